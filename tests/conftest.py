@@ -1,0 +1,49 @@
+"""Shared fixtures: the third-party corpus, the hostile files, result tallies."""
+
+from __future__ import annotations
+
+import collections
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_dir(name: str, env: str) -> Path | None:
+    """``../shared/<name>`` beside the repository, or the folder named by ``$env``."""
+    path = Path(os.environ[env]) if env in os.environ else ROOT.parent / "shared" / name
+    return path if (path / "MANIFEST.tsv").is_file() else None
+
+
+CORPUS = shared_dir("corpus", "TIFFZARR_CORPUS")
+HOSTILE = shared_dir("hostile", "TIFFZARR_HOSTILE")
+
+
+def manifest(folder: Path | None) -> list[dict[str, str]]:
+    if folder is None:
+        return []
+    with open(folder / "MANIFEST.tsv", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def require(folder: Path | None, what: str) -> Path:
+    if folder is None:
+        pytest.skip(f"{what} not found (expected ../shared/{what} or $TIFFZARR_{what.upper()})")
+    return folder
+
+
+# name → Counter of outcomes; printed at the end of the run
+TALLIES: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TALLIES:
+        return
+    terminalreporter.section("tiffzarr conformance tallies")
+    for name, counter in sorted(TALLIES.items()):
+        total = sum(counter.values())
+        parts = ", ".join(f"{k}: {v}" for k, v in sorted(counter.items()))
+        terminalreporter.write_line(f"{name}: {parts} (of {total})")

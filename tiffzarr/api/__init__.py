@@ -1,0 +1,1 @@
+"""tiffzarr's API: :mod:`tiffzarr.api.asynchronous` and its blocking twins in ``tiffzarr``."""

@@ -1,0 +1,67 @@
+"""Pure TIFF format knowledge: header, field types, tags, IFDs, page geometry.
+
+Nothing here does I/O: functions take bytes and return frozen values.
+"""
+
+from tiffzarr.format._enums import (
+    Compression,
+    ExtraSample,
+    FillOrder,
+    Photometric,
+    PlanarConfig,
+    Predictor,
+    ResolutionUnit,
+    SampleFormat,
+    SubfileType,
+)
+from tiffzarr.format._header import BIGTIFF, CLASSIC, Header, IfdLayout, parse_header
+from tiffzarr.format._ifd import (
+    MAX_TAGS_PER_IFD,
+    RawIfd,
+    TagEntry,
+    TagValue,
+    decode_value,
+    parse_ifd,
+    parse_ifd_count,
+)
+from tiffzarr.format._layout import MAX_SEGMENT_BYTES, PageLayout, page_dtype, page_layout
+from tiffzarr.format._tags import EXIF_TAGS, GPS_TAGS, INTEROP_TAGS, TAGS, Namespace, tag_code, tag_name
+from tiffzarr.format._types import DATA_TYPES, ByteOrder, DataType
+
+__all__ = [
+    "BIGTIFF",
+    "CLASSIC",
+    "DATA_TYPES",
+    "EXIF_TAGS",
+    "GPS_TAGS",
+    "INTEROP_TAGS",
+    "MAX_SEGMENT_BYTES",
+    "MAX_TAGS_PER_IFD",
+    "TAGS",
+    "ByteOrder",
+    "Compression",
+    "DataType",
+    "ExtraSample",
+    "FillOrder",
+    "Header",
+    "IfdLayout",
+    "Namespace",
+    "PageLayout",
+    "Photometric",
+    "PlanarConfig",
+    "Predictor",
+    "RawIfd",
+    "ResolutionUnit",
+    "SampleFormat",
+    "SubfileType",
+    "TagEntry",
+    "TagValue",
+    "decode_value",
+    "page_dtype",
+    "page_layout",
+    "parse_header",
+    "parse_ifd",
+    "parse_ifd_count",
+    "tag_code",
+    "tag_name",
+]

@@ -1,0 +1,171 @@
+"""Generic series: pages of one layout stacked, reduced pages as pyramid levels.
+
+The grouping follows the convention of tifffile, the reference TIFF reader:
+
+- *uniform*: the first page has no SubIFDs and every page has the same layout:
+  one series, ``(pages, *page.shape)`` (just the page's shape for one page).
+- *generic*: otherwise, the main pages and their direct SubIFDs are grouped by
+  layout in order of first appearance; each group is a series of shape
+  ``(pages, *page.shape[, 1])`` with axes ``I…S``. A group whose pages are an
+  exact 2×, 3× or 4× reduction of a previous series (and is one step below its
+  last level) becomes that series' next pyramid level; SubIFD groups never
+  start a series of their own when they are such a level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+
+from tiffzarr.format import PageLayout
+from tiffzarr.model import ArrayModel, Page, Series, TiffIndex, array_from_pages
+
+__all__ = ["detect", "series"]
+
+SAMPLING_FACTORS = (2, 3, 4)
+
+
+def detect(index: TiffIndex, /) -> bool:
+    """The generic interpreter applies to every file."""
+    return True
+
+
+def layout_key(layout: PageLayout) -> Hashable:
+    """Pages with equal keys can be stacked into one array."""
+    return (
+        layout.shaped,
+        layout.tiled,
+        layout.tile,
+        layout.dtype.str,
+        layout.sampleformat,
+        layout.bitspersample,
+        layout.fillorder,
+        layout.predictor,
+        layout.compression,
+        layout.extrasamples,
+        layout.photometric,
+    )
+
+
+def series(index: TiffIndex, /) -> tuple[Series, ...]:
+    if not any(p.layout is not None for p in index.pages):
+        return ()
+    if _is_uniform(index):
+        pages = list(index.pages)
+        level = _array(index, pages, stacked=len(pages) > 1, trailing=False)
+        return (Series(name="0", kind="uniform", levels=(level,)),)
+    arrays = [
+        (is_subifd, _array(index, pages, stacked=True, trailing="S" not in pages[0].layout.axes))  # type: ignore[union-attr]
+        for is_subifd, pages in _generic_groups(index)
+    ]
+    pyramids = _pyramidize(arrays)
+    return tuple(
+        Series(name=str(i), kind="generic", levels=tuple(levels)) for i, levels in enumerate(pyramids)
+    )
+
+
+def _is_uniform(index: TiffIndex) -> bool:
+    first = index.pages[0]
+    if first.layout is None or first.subifd_offsets:
+        return False
+    key = layout_key(first.layout)
+    return all(p.layout is not None and layout_key(p.layout) == key for p in index.pages)
+
+
+def _nodata(page: Page) -> int | float | None:
+    """GDAL_NODATA as a value of the page's dtype, or ``None``."""
+    text = page.ifd.get(42113)
+    if not isinstance(text, str) or page.layout is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    dtype = page.layout.dtype
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not value.is_integer() or not info.min <= value <= info.max:
+            return None
+        return int(value)
+    return value if dtype.kind in "fc" else None
+
+
+def _array(index: TiffIndex, pages: list[Page], *, stacked: bool, trailing: bool) -> ArrayModel:
+    return array_from_pages(
+        pages,
+        urls=(index.url,),
+        byteorder=index.header.byteorder,
+        lead_shape=(len(pages),) if stacked else (),
+        lead_axes="I" if stacked else "",
+        trailing_sample=trailing,
+        fill_value=_nodata(pages[0]),
+    )
+
+
+def _generic_groups(index: TiffIndex) -> list[tuple[bool, list[Page]]]:
+    """Groups of equal-layout pages: ``(is SubIFD group, pages)``."""
+    groups: dict[Hashable, tuple[bool, list[Page]]] = {}
+    seen: set[int] = set()
+
+    def add(page: Page | None, is_subifd: bool) -> None:
+        if page is None or page.layout is None or page.ifd.offset in seen:
+            return
+        seen.add(page.ifd.offset)
+        groups.setdefault(layout_key(page.layout), (is_subifd, []))[1].append(page)
+
+    for page in index.pages:
+        add(page, False)
+        for sub in page.subifds:
+            add(sub, True)
+    return list(groups.values())
+
+
+def reduction_level(a: ArrayModel, b: ArrayModel, factor: int) -> int | None:
+    """How many ``factor``-fold reductions of ``a`` give ``b`` (spatial axes X, Y, Z).
+
+    Each spatial length of ``b`` must be the floor or the ceiling of ``a``'s
+    divided by ``factor**level``, with one level for all of them; every other
+    axis must be equal.
+    """
+    if a.axes != b.axes or a.dtype != b.dtype:
+        return None
+    level: int | None = None
+    for axis, n, m in zip(a.axes, a.shape, b.shape, strict=True):
+        if axis not in "XYZ":
+            if n != m:
+                return None
+            continue
+        steps = [r for r in range(16) if factor**r <= n and m in (n // factor**r, -(-n // factor**r))]
+        if level is None:
+            if not steps:
+                return None
+            level = steps[0]
+        elif level not in steps:
+            return None
+    return level
+
+
+def _pyramidize(arrays: list[tuple[bool, ArrayModel]]) -> list[list[ArrayModel]]:
+    """Merge arrays that are successive reductions of an earlier one into its levels."""
+    pending = list(arrays)
+    out: list[list[ArrayModel]] = []
+    while pending:
+        is_subifd, base = pending.pop(0)
+        levels = [base]
+        factor: int | None = None
+        if not is_subifd:
+            rest = []
+            for candidate in pending:
+                factors = (factor,) if factor else SAMPLING_FACTORS
+                match = next(
+                    (f for f in factors if reduction_level(levels[-1], candidate[1], f) == 1), None
+                )
+                if match is None:
+                    rest.append(candidate)
+                else:
+                    factor = match
+                    levels.append(candidate[1])
+            pending = rest
+        out.append(levels)
+    return out

@@ -1,0 +1,270 @@
+"""The byte-source contract: read a range, read many ranges, size; counted."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import threading
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from tiffzarr.errors import SourceError
+
+__all__ = ["ByteSource", "PerLoop", "SourceStats", "check_range", "check_length"]
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """Requests made and bytes received by one source (since creation or reset)."""
+
+    requests: int = 0
+    bytes: int = 0
+    ranges: list[tuple[int, int]] = field(default_factory=list, repr=False)
+
+    def record(self, start: int, stop: int) -> None:
+        self.requests += 1
+        self.bytes += stop - start
+        self.ranges.append((start, stop))
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        self.ranges.clear()
+
+    def snapshot(self) -> tuple[int, int]:
+        return (self.requests, self.bytes)
+
+
+def check_range(url: str, offset: int, length: int, size: int | None = None) -> None:
+    """Refuse negative ranges and, when the size is known, ranges past the end."""
+    if offset < 0 or length < 0:
+        raise SourceError(f"invalid range offset={offset} length={length}", url=url, offset=offset)
+    if size is not None and offset + length > size:
+        raise SourceError(
+            f"range [{offset}, {offset + length}) is past the end of the file ({size} bytes)",
+            url=url,
+            offset=offset,
+        )
+
+
+def check_length(url: str, offset: int, length: int, data: bytes) -> bytes:
+    """Return ``data`` when it is exactly ``length`` bytes, else raise ``SourceError``."""
+    if len(data) != length:
+        raise SourceError(
+            f"asked for {length} bytes at [{offset}, {offset + length}) but got {len(data)}",
+            url=url,
+            offset=offset,
+        )
+    return data
+
+
+class ByteSource(abc.ABC):
+    """An async, read-only, random-access view of one file.
+
+    Subclasses implement :meth:`_size` and :meth:`_read`; the public methods add
+    range checks, exact-length checks and the request/byte counters. A source is
+    plain data (URL and options): handles and sessions are opened lazily, and
+    dropped when the source is pickled.
+    """
+
+    url: str
+
+    def __init__(self, url: str, /) -> None:
+        self.url = url
+        self.stats = SourceStats()
+        self._known_size: int | None = None
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_restore, (type(self), self.url, self._options(), self._known_size))
+
+    def _options(self) -> dict[str, object]:
+        """Keyword arguments (besides the URL) that recreate this source."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    async def size(self) -> int:
+        """Size of the file in bytes (learned once)."""
+        if self._known_size is None:
+            self._known_size = await self._size()
+        return self._known_size
+
+    async def read(self, offset: int, length: int, /) -> bytes:
+        """Return exactly ``length`` bytes starting at ``offset``."""
+        size = self._known_size
+        check_range(self.url, offset, length, size)
+        if length == 0:
+            return b""
+        data = await self._read(offset, length)
+        self.stats.record(offset, offset + len(data))
+        return check_length(self.url, offset, length, data)
+
+    async def read_head(self, length: int, /) -> bytes:
+        """Return the first ``min(length, size)`` bytes (and learn the size)."""
+        size = await self.size()
+        return await self.read(0, min(length, size))
+
+    async def read_many(self, ranges: Sequence[tuple[int, int]], /) -> list[bytes]:
+        """Read several ``(offset, length)`` ranges concurrently, in order."""
+        return list(await asyncio.gather(*(self.read(o, n) for o, n in ranges)))
+
+    @abc.abstractmethod
+    async def _size(self) -> int: ...
+
+    @abc.abstractmethod
+    async def _read(self, offset: int, length: int) -> bytes: ...
+
+
+def _restore(
+    cls: type[ByteSource], url: str, options: dict[str, object], size: int | None
+) -> ByteSource:
+    source = cls(url, **options)
+    source._known_size = size
+    return source
+
+
+@dataclass(slots=True, eq=False)
+class _Slot(Generic[T]):
+    resource: T
+    guard: AsyncGenerator[None, None] | None = None
+    closed: bool = False
+
+
+# Tasks that close resources from a finalizer; kept here so they are not collected early.
+_CLOSING: set[asyncio.Future[None]] = set()
+
+
+class PerLoop(Generic[T]):
+    """One resource (an HTTP session, an async filesystem) per running event loop.
+
+    Async clients bind to the loop that created them, so a source keeps one
+    resource per loop, made lazily by ``create`` inside that loop. Each resource
+    is closed *in its own loop* before the loop closes: a small async generator
+    registered with the loop runs ``aclose`` when the loop shuts down its async
+    generators, as ``asyncio.run`` and ``asyncio.Runner`` do. Resources of loops
+    that are already closed (or idle) are released with ``close_now``, which must
+    not need a running loop. ``create`` and the two closers must not refer to the
+    owner of this object, or the owner's finalizer (:meth:`close_now_all`) can
+    never run.
+
+    >>> import asyncio
+    >>> async def close(r: list[str]) -> None:
+    ...     r.append("closed")
+    >>> made: list[list[str]] = []
+    >>> per_loop = PerLoop(lambda: made.append([]) or made[-1], close, lambda r: None)
+    >>> async def main() -> bool:
+    ...     return await per_loop.get() is await per_loop.get()
+    >>> asyncio.run(main()), asyncio.run(main()), made, len(per_loop)
+    (True, True, [['closed'], ['closed']], 0)
+    """
+
+    def __init__(
+        self,
+        create: Callable[[], T],
+        aclose: Callable[[T], Awaitable[None]],
+        close_now: Callable[[T], None],
+    ) -> None:
+        self._create = create
+        self._aclose = aclose
+        self._close_now = close_now
+        self._lock = threading.Lock()
+        self._slots: dict[asyncio.AbstractEventLoop, _Slot[T]] = {}
+
+    def __len__(self) -> int:
+        """Number of loops that currently hold an open resource."""
+        with self._lock:
+            return len(self._slots)
+
+    async def get(self) -> T:
+        """Return the resource of the running loop, creating it on first use."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            slot = self._slots.get(loop)
+            stale = [(lp, s) for lp, s in self._slots.items() if lp.is_closed()]
+            for lp, _ in stale:
+                del self._slots[lp]
+        for lp, s in stale:
+            self._release_elsewhere(lp, s)
+        if slot is not None and not slot.closed:
+            return slot.resource
+        slot = _Slot(self._create())
+        guard = self._guard(loop, slot)
+        slot.guard = guard
+        with self._lock:
+            self._slots[loop] = slot
+        # The first step registers the generator with the loop (its firstiter hook)
+        # and stops at the ``yield`` without suspending this task.
+        await guard.asend(None)
+        return slot.resource
+
+    async def aclose(self) -> None:
+        """Close the resources of all loops: this loop's now, the others' in theirs."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            slots = list(self._slots.items())
+            self._slots.clear()
+        for lp, slot in slots:
+            if lp is loop:
+                await self._finish(lp, slot)
+            else:
+                self._release_elsewhere(lp, slot)
+
+    def close_now_all(self) -> None:
+        """Release every resource without awaiting (for finalizers and closed loops)."""
+        with self._lock:
+            slots = list(self._slots.items())
+            self._slots.clear()
+        for lp, slot in slots:
+            self._release_elsewhere(lp, slot)
+
+    async def _guard(
+        self, loop: asyncio.AbstractEventLoop, slot: _Slot[T]
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:  # the loop shuts down its async generators, or _finish closes this one
+            await self._close_slot(loop, slot)
+
+    async def _finish(self, loop: asyncio.AbstractEventLoop, slot: _Slot[T]) -> None:
+        guard, slot.guard = slot.guard, None
+        if guard is not None:
+            await guard.aclose()
+        await self._close_slot(loop, slot)
+
+    async def _close_slot(self, loop: asyncio.AbstractEventLoop, slot: _Slot[T]) -> None:
+        with self._lock:
+            if self._slots.get(loop) is slot:
+                del self._slots[loop]
+        slot.guard = None
+        if not slot.closed:
+            slot.closed = True
+            await self._aclose(slot.resource)
+
+    def _release_elsewhere(self, loop: asyncio.AbstractEventLoop, slot: _Slot[T]) -> None:
+        if slot.closed:
+            return
+        if loop.is_running():
+            try:
+                running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            coro = self._finish(loop, slot)
+            try:
+                if running is loop:
+                    task = loop.create_task(coro)
+                    _CLOSING.add(task)
+                    task.add_done_callback(_CLOSING.discard)
+                else:
+                    asyncio.run_coroutine_threadsafe(coro, loop)
+            except RuntimeError:  # the loop closed in the meantime
+                coro.close()
+            else:
+                return
+        # A closed loop cannot run coroutines; an idle one might never run again.
+        slot.closed = True
+        slot.guard = None  # a suspended guard of a closed loop is dropped silently
+        self._close_now(slot.resource)

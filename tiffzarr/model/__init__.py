@@ -1,0 +1,31 @@
+"""The one immutable model of a TIFF: IFDs, pages, series, arrays and manifests."""
+
+from tiffzarr.model._array import (
+    ArrayModel,
+    ChunkManifest,
+    Location,
+    Series,
+    array_from_pages,
+    segment_spec,
+)
+from tiffzarr.model._index import Ifd, Page, PagePath, TiffIndex, format_path
+from tiffzarr.model._segments import WINDOW, OffsetFix, SegmentTable, TagArray, load_segments
+
+__all__ = [
+    "WINDOW",
+    "ArrayModel",
+    "ChunkManifest",
+    "Ifd",
+    "Location",
+    "OffsetFix",
+    "Page",
+    "PagePath",
+    "SegmentTable",
+    "Series",
+    "TagArray",
+    "TiffIndex",
+    "array_from_pages",
+    "format_path",
+    "load_segments",
+    "segment_spec",
+]

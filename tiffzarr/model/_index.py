@@ -1,0 +1,145 @@
+"""The parsed structure of one TIFF file: IFDs, pages, SubIFDs, series."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tiffzarr.errors import NotFoundError, TiffZarrError
+from tiffzarr.format import Header, Namespace, PageLayout, TagEntry, TagValue, tag_name
+from tiffzarr.model._segments import SegmentTable
+
+if TYPE_CHECKING:
+    from tiffzarr.model._array import Series
+
+__all__ = ["Ifd", "Page", "PagePath", "TiffIndex", "format_path"]
+
+PagePath = tuple[int, ...]
+"""``(k,)`` is IFD k of the main chain; ``(k, j)`` its SubIFD j; and so on."""
+
+
+def format_path(path: PagePath, /) -> str:
+    """``(3,)`` → ``"3"``, ``(3, 1)`` → ``"3/1"``."""
+    return "/".join(str(i) for i in path)
+
+
+@dataclass(frozen=True, slots=True)
+class Ifd:
+    """One parsed IFD: where it is, its entries and the values loaded at open.
+
+    ``deferred`` names the tags whose values were not loaded (large arrays that
+    are loaded on demand, or big private blobs).
+    """
+
+    path: PagePath
+    offset: int
+    namespace: Namespace
+    entries: Mapping[int, TagEntry]
+    values: Mapping[int, TagValue]
+    deferred: frozenset[int]
+    next_offset: int
+
+    def get(self, code: int, default: Any = None, /) -> Any:
+        return self.values.get(code, default)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.entries
+
+    def tag_names(self) -> dict[int, str]:
+        return {code: tag_name(code, namespace=self.namespace) for code in self.entries}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """An image IFD with the array geometry derived from its tags.
+
+    ``layout`` and ``segments`` are ``None`` when the tags do not describe a
+    readable image; ``error`` then says why.
+    """
+
+    ifd: Ifd
+    layout: PageLayout | None
+    segments: SegmentTable | None
+    error: TiffZarrError | None = None
+    subifd_offsets: tuple[int, ...] = ()
+    subifds: tuple[Page | None, ...] = ()
+    extra: Mapping[str, Ifd] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        what = f"{self.layout.shape} {self.layout.dtype}" if self.layout else f"error={self.error!s}"
+        return f"Page({format_path(self.path)}, {what}, subifds={len(self.subifd_offsets)})"
+
+    @property
+    def path(self) -> PagePath:
+        return self.ifd.path
+
+    @property
+    def jpegtables(self) -> bytes | None:
+        value = self.ifd.get(347)
+        return value if isinstance(value, bytes) else None
+
+    @property
+    def subfiletype(self) -> int:
+        value = self.ifd.get(254, 0)
+        return value if isinstance(value, int) else 0
+
+    @property
+    def is_reduced(self) -> bool:
+        return bool(self.subfiletype & 1)
+
+    def require_layout(self) -> tuple[PageLayout, SegmentTable]:
+        """The layout and segments, or the error that prevented them."""
+        if self.layout is None or self.segments is None:
+            assert self.error is not None
+            raise self.error
+        return self.layout, self.segments
+
+
+@dataclass(frozen=True, slots=True)
+class TiffIndex:
+    """Everything parsed from one file: header, pages (with SubIFDs), series."""
+
+    url: str
+    size: int
+    header: Header
+    pages: tuple[Page, ...]
+    series: tuple[Series, ...] = ()
+    flags: frozenset[str] = frozenset()
+    warnings: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"TiffIndex({self.url!r}, {self.header.layout.name}, pages={len(self.pages)}, "
+            f"series={[s.shape for s in self.series]})"
+        )
+
+    def page(self, path: int | PagePath, /) -> Page:
+        """The page at ``path`` (an int for the main chain)."""
+        if isinstance(path, int):
+            path = (path,)
+        try:
+            page: Page | None = self.pages[path[0]]
+            for j in path[1:]:
+                assert page is not None
+                page = page.subifds[j]
+        except (IndexError, TypeError) as exc:
+            raise NotFoundError(
+                f"no page {format_path(tuple(path))} (the file has {len(self.pages)} pages)",
+                url=self.url,
+            ) from exc
+        if page is None:
+            raise NotFoundError(f"SubIFD {format_path(tuple(path))} could not be read", url=self.url)
+        return page
+
+    def iter_pages(self) -> Iterator[Page]:
+        """All image pages, depth first: each main page, then its SubIFDs."""
+
+        def walk(page: Page) -> Iterator[Page]:
+            yield page
+            for sub in page.subifds:
+                if sub is not None:
+                    yield from walk(sub)
+
+        for page in self.pages:
+            yield from walk(page)

@@ -1,0 +1,203 @@
+"""Where each segment of a page lives: lazily loaded offset and byte-count arrays.
+
+StripOffsets/TileOffsets and their byte counts can hold millions of values. A
+:class:`TagArray` knows where its values are in the file and loads them in
+windows on demand; a :class:`SegmentTable` pairs offsets with byte counts. Both
+are plain data: the loaded windows are a cache that pickles with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from tiffzarr.io import ByteSource
+
+__all__ = ["WINDOW", "OffsetFix", "SegmentTable", "TagArray", "load_segments"]
+
+WINDOW = 8192
+"""Values per window of a lazily loaded tag array."""
+MERGE_GAP = 64 * 1024
+"""Windows of different arrays closer than this are fetched in one request."""
+
+OffsetFix = Literal["none", "below", "monotonic"]
+"""How stored 32-bit offsets are widened: not at all; the high bits that place
+each value just below ``fix_ref`` (NDPI); or adding 2**32 whenever values wrap
+(LSM)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TagArray:
+    """An integer tag array: ``count`` values of ``dtype`` at file ``offset``.
+
+    ``offset`` is ``None`` when the values were inline in the IFD entry; then
+    they are all in the cache from the start.
+
+    >>> arr = TagArray.from_values([10, 20, 30])
+    >>> arr[1], arr.loaded(0, 3)
+    (20, True)
+    """
+
+    offset: int | None
+    count: int
+    dtype: str
+    fix: OffsetFix = "none"
+    fix_ref: int = 0
+    _windows: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_values(cls, values: Sequence[int] | np.ndarray, /) -> TagArray:
+        arr = np.asarray(values).astype("<u8", copy=False).reshape(-1)
+        out = cls(None, len(arr), "<u8")
+        if len(arr) <= WINDOW:
+            out._windows[0] = arr
+            return out
+        for w in range(0, len(arr), WINDOW):
+            out._windows[w // WINDOW] = arr[w : w + WINDOW]
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TagArray):
+            return NotImplemented
+        key = (self.offset, self.count, self.dtype, self.fix, self.fix_ref)
+        if key != (other.offset, other.count, other.dtype, other.fix, other.fix_ref):
+            return False
+        if self.offset is None:
+            return bool(np.array_equal(self.values(), other.values()))
+        return True
+
+    def __hash__(self) -> int:
+        return hash((self.offset, self.count, self.dtype))
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.count * self.itemsize
+
+    def _window_span(self, w: int) -> tuple[int, int]:
+        start = w * WINDOW
+        return start, min(start + WINDOW, self.count)
+
+    def missing(self, start: int, stop: int) -> list[int]:
+        """Windows not yet loaded that cover values ``[start, stop)``."""
+        if stop <= start:
+            return []
+        first, last = start // WINDOW, (stop - 1) // WINDOW
+        return [w for w in range(first, last + 1) if w not in self._windows]
+
+    def loaded(self, start: int, stop: int) -> bool:
+        return not self.missing(start, stop)
+
+    def byte_range(self, w: int) -> tuple[int, int]:
+        """File ``(offset, length)`` of window ``w``."""
+        if self.offset is None:
+            raise ValueError("inline tag array has no file range")
+        start, stop = self._window_span(w)
+        return self.offset + start * self.itemsize, (stop - start) * self.itemsize
+
+    def fill(self, w: int, data: bytes, /) -> None:
+        """Store the raw bytes of window ``w``."""
+        values = np.frombuffer(data, dtype=self.dtype).astype("<u8")
+        self._windows[w] = self._fixed(values)
+
+    def fill_all(self, data: bytes, /) -> None:
+        """Store the raw bytes of the whole array."""
+        isz = self.itemsize
+        for w in range(0, -(-self.count // WINDOW)):
+            start, stop = self._window_span(w)
+            self.fill(w, data[start * isz : stop * isz])
+
+    def _fixed(self, values: np.ndarray) -> np.ndarray:
+        if self.fix == "below":
+            high = np.uint64(self.fix_ref >> 32 << 32)
+            widened = values | high
+            step = np.uint64(2**32)
+            too_high = (widened > np.uint64(self.fix_ref)) & (widened >= step)
+            widened = np.where(too_high, widened - step, widened)
+            return np.where(values == 0, values, widened)
+        if self.fix == "monotonic":
+            wraps = np.concatenate([[0], np.cumsum(np.diff(values.astype("i8")) < 0)])
+            return values + wraps.astype("<u8") * np.uint64(2**32)
+        return values
+
+    def __getitem__(self, index: int) -> int:
+        window = self._windows.get(index // WINDOW)
+        if window is None:
+            raise LookupError(f"value {index} of tag array is not loaded")
+        return int(window[index % WINDOW])
+
+    def values(self) -> np.ndarray:
+        """All values (they must be loaded)."""
+        if self.count == 0:
+            return np.zeros(0, "<u8")
+        if self.count <= WINDOW:
+            return self._windows[0][: self.count]
+        parts = [self._windows[w] for w in range(-(-self.count // WINDOW))]
+        return np.concatenate(parts)[: self.count]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTable:
+    """Offsets and byte counts of the segments of one page (or virtual page)."""
+
+    offsets: TagArray
+    bytecounts: TagArray
+
+    @property
+    def count(self) -> int:
+        return min(self.offsets.count, self.bytecounts.count)
+
+    def locate(self, index: int, /) -> tuple[int, int] | None:
+        """``(offset, nbytes)`` of segment ``index``, or ``None`` when sparse.
+
+        Both arrays must be loaded around ``index`` (see :func:`load_segments`).
+        """
+        offset, nbytes = self.offsets[index], self.bytecounts[index]
+        if nbytes == 0 and offset == 0:
+            return None
+        return offset, nbytes
+
+    def loaded(self, start: int, stop: int) -> bool:
+        return self.offsets.loaded(start, stop) and self.bytecounts.loaded(start, stop)
+
+
+async def load_segments(
+    source: ByteSource, requests: Sequence[tuple[SegmentTable, int, int]], /
+) -> None:
+    """Load the windows covering segments ``[start, stop)`` of each table.
+
+    Windows that lie close together (offsets next to byte counts, as most
+    writers store them) are fetched in one request.
+    """
+    wanted: list[tuple[int, int, TagArray, int]] = []
+    seen: set[tuple[int, int]] = set()
+    for table, start, stop in requests:
+        for arr in (table.offsets, table.bytecounts):
+            for w in arr.missing(start, min(stop, arr.count)):
+                if (id(arr), w) in seen:
+                    continue
+                seen.add((id(arr), w))
+                offset, length = arr.byte_range(w)
+                wanted.append((offset, length, arr, w))
+    if not wanted:
+        return
+    wanted.sort(key=lambda item: item[0])
+    groups: list[list[tuple[int, int, TagArray, int]]] = [[wanted[0]]]
+    for item in wanted[1:]:
+        last = groups[-1][-1]
+        if item[0] - (last[0] + last[1]) <= MERGE_GAP:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    spans = [(g[0][0], max(o + n for o, n, _, _ in g) - g[0][0]) for g in groups]
+    blobs = await asyncio.gather(*(source.read(o, n) for o, n in spans))
+    for group, (base, _), blob in zip(groups, spans, blobs, strict=True):
+        for offset, length, arr, w in group:
+            arr.fill(w, blob[offset - base : offset - base + length])

@@ -1,0 +1,65 @@
+"""Open a TIFF: read its header and IFD tree, build pages and series."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tiffzarr.format import parse_header
+from tiffzarr.formats import interpret
+from tiffzarr.io import ByteSource, open_source
+from tiffzarr.model import TiffIndex
+from tiffzarr.reader._cache import ByteCache
+from tiffzarr.reader._pages import build_page
+from tiffzarr.reader._walk import IfdWalker
+
+__all__ = ["FIRST_READ", "open_tiff", "read_index"]
+
+FIRST_READ = 64 * 1024
+"""Size of the first request: enough for the header and IFDs of most COGs."""
+
+
+async def read_index(source: ByteSource, /) -> TiffIndex:
+    """Parse the file behind ``source`` into a :class:`~tiffzarr.model.TiffIndex`.
+
+    Raises the first page's error when no page of the main chain describes a
+    readable image.
+    """
+    head = await source.read_head(FIRST_READ)
+    size = await source.size()
+    header = parse_header(head, size=size, url=source.url)
+    cache = ByteCache(source, size)
+    cache.add(0, head)
+    walker = IfdWalker(cache, header, url=source.url)
+    chain = await walker.children(await walker.main_chain())
+    pages = tuple(
+        build_page(w, cache=cache, header=header, url=source.url, ndpi=walker.ndpi) for w in chain
+    )
+    if all(p.error is not None for p in pages):
+        error = pages[0].error
+        assert error is not None
+        raise error
+    flags = {"ndpi"} if walker.ndpi else set()
+    index = TiffIndex(
+        url=source.url,
+        size=size,
+        header=header,
+        pages=pages,
+        flags=frozenset(flags),
+        warnings=tuple(walker.warnings),
+    )
+    return dataclasses.replace(index, series=interpret(index))
+
+
+async def open_tiff(url: str, /, *, storage_options: dict[str, Any] | None = None) -> TiffIndex:
+    """Parse the TIFF at ``url`` (a path or any fsspec URL) into its model.
+
+    >>> import asyncio, numpy, tifffile, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
+    >>> tifffile.imwrite(path, numpy.zeros((2, 64, 64), "uint16"), tile=(32, 32))
+    >>> index = asyncio.run(open_tiff(path))
+    >>> len(index.pages), index.series[0].shape, index.series[0].levels[0].chunks
+    (2, (2, 64, 64), (1, 32, 32))
+    """
+    source = open_source(url, storage_options=storage_options)
+    return await read_index(source)

@@ -1,0 +1,134 @@
+"""Turn walked IFDs into pages: array layout plus the segment table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tiffzarr.errors import TiffFormatError, TiffZarrError
+from tiffzarr.format import Compression, Header, PageLayout, page_layout
+from tiffzarr.model import Ifd, Page, SegmentTable, TagArray, format_path
+from tiffzarr.reader._cache import ByteCache
+from tiffzarr.reader._walk import WalkedIfd
+
+__all__ = ["build_page"]
+
+GEOMETRY_TAGS = frozenset(
+    {256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 338, 339,
+     530, 32997, 32998}
+)  # fmt: skip
+
+
+def build_page(walked: WalkedIfd, *, cache: ByteCache, header: Header, url: str, ndpi: bool) -> Page:
+    """Build the page (and its SubIFD pages) of an image IFD.
+
+    A page whose tags do not describe a readable image keeps the error that
+    says why, instead of raising: other pages of the file stay usable.
+    """
+    ifd = walked.ifd
+    try:
+        layout, segments = _geometry(walked, cache=cache, header=header, ndpi=ndpi)
+        error = None
+    except TiffZarrError as exc:
+        layout, segments = None, None
+        error = exc.located(url=url, ifd=format_path(ifd.path))
+    subifds = tuple(
+        None if sub is None else build_page(sub, cache=cache, header=header, url=url, ndpi=ndpi)
+        for sub in walked.subifds
+    )
+    offsets = ifd.values.get(330)
+    subifd_offsets = tuple(int(v) for v in np.atleast_1d(np.asarray(offsets)).reshape(-1)) if offsets is not None else ()
+    extra: dict[str, Ifd] = {}
+    pending = list(walked.extra)
+    while pending:  # Exif → Interoperability nests one level; flatten it
+        namespace, child = pending.pop(0)
+        extra.setdefault(namespace, child.ifd)
+        pending.extend(child.extra)
+    return Page(ifd, layout, segments, error, subifd_offsets, subifds, extra)
+
+
+def _geometry(
+    walked: WalkedIfd, *, cache: ByteCache, header: Header, ndpi: bool
+) -> tuple[PageLayout, SegmentTable]:
+    ifd = walked.ifd
+    for code, reason in walked.invalid.items():
+        if code in GEOMETRY_TAGS:
+            raise TiffFormatError(reason, tag=code)
+    tiled = 324 in ifd.entries or (322 in ifd.entries and 273 not in ifd.entries)
+    offsets_code, counts_code = (324, 325) if tiled else (273, 279)
+    if offsets_code not in ifd.entries:
+        raise TiffFormatError("the page has no segment offsets", tag=offsets_code)
+    offsets = _tag_array(ifd, offsets_code, cache=cache, header=header, ndpi=ndpi)
+    values = dict(ifd.values)
+    if not tiled:
+        values.pop(322, None)
+        values.pop(323, None)
+    layout = page_layout(values, nsegments=offsets.count)
+    if counts_code in ifd.entries:
+        counts = _tag_array(ifd, counts_code, cache=cache, header=header, ndpi=False)
+    elif layout.compression == Compression.NONE:
+        counts = TagArray.from_values(_uncompressed_counts(layout))
+    else:
+        raise TiffFormatError("the page has no segment byte counts", tag=counts_code)
+    if counts.count < layout.nsegments:
+        raise TiffFormatError(
+            f"{counts.count} byte counts for {layout.nsegments} segments", tag=counts_code
+        )
+    table = SegmentTable(offsets, counts)
+    _check_bounds(table, layout.nsegments, cache.size, offsets_code)
+    return layout, table
+
+
+def _tag_array(ifd: Ifd, code: int, *, cache: ByteCache, header: Header, ndpi: bool) -> TagArray:
+    entry = ifd.entries[code]
+    dt = entry.datatype
+    if dt is None or dt.per_value != 1 or dt.format[0] != "u" or dt.name == "ASCII":
+        name = dt.name if dt is not None else entry.type
+        raise TiffFormatError(f"segment offsets or byte counts of type {name}", tag=code)
+    dtype = header.byteorder + dt.format
+    if entry.value_offset is None:
+        return TagArray.from_values(np.frombuffer(entry.inline[: entry.nbytes], dtype=dtype))
+    fix = "below" if ndpi and cache.size > 2**32 else "none"
+    array = TagArray(entry.value_offset, entry.count, dtype, fix, ifd.offset)
+    cached = cache.find(entry.value_offset, entry.nbytes)
+    if cached is not None:
+        array.fill_all(cached)
+    return array
+
+
+def _uncompressed_counts(layout: PageLayout) -> np.ndarray:
+    """Byte counts of uncompressed segments, for files that omit them."""
+    depth, rows, width, samples = layout.segment_shape
+    row_bytes = math.ceil(width * samples * layout.bitspersample / 8)
+    sep, gz, gy, gx = layout.grid
+    counts = np.full((sep, gz, gy, gx), depth * rows * row_bytes, dtype="<u8")
+    if not layout.tiled:
+        last_rows = layout.length - (gy - 1) * rows
+        counts[:, :, -1, :] = depth * last_rows * row_bytes
+    return counts.reshape(-1)
+
+
+def _check_bounds(table: SegmentTable, nsegments: int, size: int, code: int) -> None:
+    """Refuse a loaded segment table none of whose segments lies inside the file.
+
+    A table with only some segments outside (a truncated file) is kept: reading
+    those segments raises, the others read.
+    """
+    if not table.loaded(0, nsegments):
+        return
+    offsets = table.offsets.values()[:nsegments]
+    counts = table.bytecounts.values()[:nsegments]
+    if nsegments <= 16 and all(o + n <= size for o, n in zip(offsets.tolist(), counts.tolist())):
+        return  # the common small case, without numpy overhead
+    limit = np.uint64(size)
+    present = counts > 0
+    outside = present & ((offsets > limit) | (counts > limit - np.minimum(offsets, limit)))
+    if present.any() and np.array_equal(outside, present):
+        bad = int(np.argmax(outside))
+        start, stop = int(offsets[bad]), int(offsets[bad]) + int(counts[bad])
+        raise TiffFormatError(
+            f"segment {bad} at [{start}, {stop}) is outside the file ({size} bytes)",
+            tag=code,
+            offset=start,
+        )
