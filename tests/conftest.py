@@ -47,3 +47,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         total = sum(counter.values())
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(counter.items()))
         terminalreporter.write_line(f"{name}: {parts} (of {total})")
+
+
+@pytest.fixture(scope="session")
+def corpus_server():  # type: ignore[no-untyped-def]
+    """The corpus folder served over a loopback HTTP Range server."""
+    from tiffzarr.testing import serve
+
+    with serve(require(CORPUS, "corpus")) as server:
+        yield server

@@ -91,7 +91,9 @@ def _array(arr: ArrayModel) -> dict[str, Any]:
     }
 
 
-def describe(index: TiffIndex, /, *, requests: int | None = None, nbytes: int | None = None) -> dict[str, Any]:
+def describe(
+    index: TiffIndex, /, *, requests: int | None = None, nbytes: int | None = None
+) -> dict[str, Any]:
     """Everything ``tiffzarr info`` shows, as plain JSON-able data."""
     header = index.header
     return {
@@ -147,10 +149,10 @@ def render(info: dict[str, Any], /) -> str:
         f"{info['url']}",
         f"  {info['size']} bytes, {h['format']} TIFF, {h['byteorder']}-endian, first IFD at "
         f"{h['first_ifd']}" + (f", {', '.join(info['flags'])}" if info["flags"] else ""),
-        f"  opened with {info['requests']} requests, {info['bytes']} bytes",
-        "",
-        "Series:",
     ]
+    if info["requests"] is not None:
+        lines.append(f"  opened with {info['requests']} requests, {info['bytes']} bytes")
+    lines += ["", "Series:"]
     for i, s in enumerate(info["series"]):
         lines.append(f"  {i} {s['kind']} {s['name']!r}:")
         for j, lev in enumerate(s["levels"]):

@@ -1,9 +1,12 @@
-"""Run tiffzarr coroutines from blocking code on one background event loop."""
+"""Run tiffzarr coroutines from blocking code on one background event loop.
+
+The loop runs in a daemon thread for the life of the process; sessions opened on
+it are closed at exit by the byte sources' own exit hook.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -12,19 +15,24 @@ __all__ = ["run_sync"]
 
 T = TypeVar("T")
 
-_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-_thread: threading.Thread | None = None
 
+class _IoLoop:
+    """The one background loop and its thread, started on first use."""
 
-def _get_loop() -> asyncio.AbstractEventLoop:
-    global _loop, _thread
-    with _lock:
-        if _loop is None or _loop.is_closed() or _thread is None or not _thread.is_alive():
-            _loop = asyncio.new_event_loop()
-            _thread = threading.Thread(target=_loop.run_forever, name="tiffzarr-io", daemon=True)
-            _thread.start()
-        return _loop
+    lock = threading.Lock()
+    loop: asyncio.AbstractEventLoop | None = None
+    thread: threading.Thread | None = None
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls.lock:
+            if cls.loop is None or cls.thread is None or not cls.thread.is_alive():
+                cls.loop = asyncio.new_event_loop()
+                cls.thread = threading.Thread(
+                    target=cls.loop.run_forever, name="tiffzarr-io", daemon=True
+                )
+                cls.thread.start()
+            return cls.loop
 
 
 def run_sync(coro: Coroutine[Any, Any, T], /) -> T:
@@ -38,15 +46,8 @@ def run_sync(coro: Coroutine[Any, Any, T], /) -> T:
     >>> run_sync(add(1, 2))
     3
     """
-    loop = _get_loop()
-    if threading.current_thread() is _thread:
+    loop = _IoLoop.get()
+    if threading.current_thread() is _IoLoop.thread:
         coro.close()
         raise RuntimeError("run_sync called from tiffzarr's own I/O loop; await instead")
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-
-@atexit.register
-def _shutdown() -> None:
-    loop = _loop
-    if loop is not None and not loop.is_closed():
-        loop.call_soon_threadsafe(loop.stop)

@@ -1,10 +1,13 @@
 """The asynchronous API: every function here is a coroutine.
 
+The blocking twins of the same names live in :mod:`tiffzarr`.
+
 >>> import tiffzarr.api.asynchronous as tza
->>> callable(tza.open_tiff)
+>>> callable(tza.open_tiff) and callable(tza.open_store)
 True
 """
 
 from tiffzarr.reader import open_tiff
+from tiffzarr.store import open_store
 
-__all__ = ["open_tiff"]
+__all__ = ["open_store", "open_tiff"]

@@ -64,7 +64,7 @@ class SegmentSpec:
         return math.prod(self.shape) * self.numpy_dtype.itemsize
 
     def to_config(self) -> dict[str, Any]:
-        """Plain JSON-able dict (JPEG tables base64-encoded)."""
+        """Plain JSON-able dict (bytes base64-encoded, tuples as lists)."""
         config = asdict(self)
         for key in _TUPLES:
             if config[key] is not None:

@@ -25,7 +25,15 @@ from tiffzarr.format._ifd import (
     parse_ifd_count,
 )
 from tiffzarr.format._layout import MAX_SEGMENT_BYTES, PageLayout, page_dtype, page_layout
-from tiffzarr.format._tags import EXIF_TAGS, GPS_TAGS, INTEROP_TAGS, TAGS, Namespace, tag_code, tag_name
+from tiffzarr.format._tags import (
+    EXIF_TAGS,
+    GPS_TAGS,
+    INTEROP_TAGS,
+    TAGS,
+    Namespace,
+    tag_code,
+    tag_name,
+)
 from tiffzarr.format._types import DATA_TYPES, ByteOrder, DataType
 
 __all__ = [

@@ -90,7 +90,9 @@ def parse_header(data: bytes | memoryview, /, *, size: int, url: str | None = No
                 url=url,
                 offset=4,
             )
-    first_ifd = struct.unpack_from(byteorder + layout.offset_format, data, layout.header_size - layout.offset_size)[0]
+    first_ifd = struct.unpack_from(
+        byteorder + layout.offset_format, data, layout.header_size - layout.offset_size
+    )[0]
     if first_ifd < layout.header_size:
         raise TiffFormatError(
             f"first IFD offset {first_ifd} lies inside the header", url=url, offset=first_ifd

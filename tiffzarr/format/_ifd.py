@@ -40,7 +40,7 @@ class TagEntry(NamedTuple):
 
     code: int
     type: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count; the TIFF name wins
     inline: bytes
     value_offset: int | None
     datatype: DataType | None = None
@@ -94,7 +94,10 @@ def parse_ifd(
     ntags = parse_ifd_count(header, data)
     if ntags > MAX_TAGS_PER_IFD:
         raise LimitError(
-            f"IFD claims {ntags} tags (more than {MAX_TAGS_PER_IFD})", url=url, ifd=ifd, offset=offset
+            f"IFD claims {ntags} tags (more than {MAX_TAGS_PER_IFD})",
+            url=url,
+            ifd=ifd,
+            offset=offset,
         )
     next_size = next_offset_size or layout.offset_size
     need = layout.count_size + ntags * layout.entry_size + next_size
@@ -126,7 +129,9 @@ def parse_ifd(
     return RawIfd(offset, entries, next_offset, ntags)
 
 
-def decode_value(header: Header, entry: TagEntry, data: bytes | memoryview | None = None, /) -> TagValue:
+def decode_value(
+    header: Header, entry: TagEntry, data: bytes | memoryview | None = None, /
+) -> TagValue:
     """Decode an entry's value from its inline field or from ``data``.
 
     ``data`` holds the out-of-line bytes (exactly ``entry.nbytes``) when the value
@@ -142,13 +147,22 @@ def decode_value(header: Header, entry: TagEntry, data: bytes | memoryview | Non
     dt = entry.datatype
     if dt is None:
         raise TiffFormatError(f"unknown field type {entry.type}", tag=entry.code)
-    if entry.value_offset is None and entry.count == 1 and dt.per_value == 1 and dt.name not in _BYTES_TYPES:
+    if (
+        entry.value_offset is None
+        and entry.count == 1
+        and dt.per_value == 1
+        and dt.name not in _BYTES_TYPES
+    ):
         # the common case: one inline number
-        value: int | float = struct.unpack_from(header.byteorder + _STRUCT[dt.format], entry.inline)[0]
+        value: int | float = struct.unpack_from(
+            header.byteorder + _STRUCT[dt.format], entry.inline
+        )[0]
         return value
     raw = entry.inline[: entry.nbytes] if entry.value_offset is None else data
     if raw is None or len(raw) < entry.nbytes:
-        raise TiffFormatError("tag value bytes are missing", tag=entry.code, offset=entry.value_offset)
+        raise TiffFormatError(
+            "tag value bytes are missing", tag=entry.code, offset=entry.value_offset
+        )
     raw = bytes(raw[: entry.nbytes])
     if dt.name == "ASCII":
         return _decode_ascii(raw)
@@ -161,7 +175,7 @@ def decode_value(header: Header, entry: TagEntry, data: bytes | memoryview | Non
             return (int(pairs[0, 0]), int(pairs[0, 1]))
         return pairs
     if entry.count == 1:
-        return arr[0].item()  # type: ignore[no-any-return]
+        return arr[0].item()
     return arr
 
 

@@ -62,7 +62,7 @@ def page_dtype(sampleformat: int, bitspersample: int) -> np.dtype:
         return np.dtype(_FLOAT_DTYPES[bitspersample])
     key = (sampleformat, bitspersample)
     if key in _COMPLEX_DTYPES:
-        return np.dtype(_COMPLEX_DTYPES[key])  # type: ignore[index]
+        return np.dtype(_COMPLEX_DTYPES[key])
     raise UnsupportedError(
         f"SampleFormat {sampleformat} with {bitspersample} bits per sample", tag=339
     )
@@ -108,7 +108,13 @@ class PageLayout:
     @functools.cached_property
     def shaped(self) -> tuple[int, int, int, int, int]:
         s = self.samples
-        return (s if self.separate else 1, self.depth, self.length, self.width, 1 if self.separate else s)
+        return (
+            s if self.separate else 1,
+            self.depth,
+            self.length,
+            self.width,
+            1 if self.separate else s,
+        )
 
     @functools.cached_property
     def segment_shape(self) -> tuple[int, int, int, int]:
@@ -127,7 +133,13 @@ class PageLayout:
     @functools.cached_property
     def _keep(self) -> tuple[bool, bool, bool, bool, bool]:
         samples = self.has_samples
-        return (samples and self.separate, self.depth > 1, True, True, samples and not self.separate)
+        return (
+            samples and self.separate,
+            self.depth > 1,
+            True,
+            True,
+            samples and not self.separate,
+        )
 
     @functools.cached_property
     def shape(self) -> tuple[int, ...]:
@@ -141,6 +153,18 @@ class PageLayout:
     def chunks(self) -> tuple[int, ...]:
         full = (1, *self.tile, self.shaped[4])
         return tuple(max(1, n) for n, keep in zip(full, self._keep, strict=True) if keep)
+
+    @functools.cached_property
+    def row_nbytes(self) -> int:
+        """Bytes of one uncompressed segment row as stored (rows start on a byte)."""
+        _, _, width, samples = self.segment_shape
+        return -(-width * samples * self.bitspersample // 8)
+
+    @functools.cached_property
+    def stored_nbytes(self) -> int:
+        """Bytes of one full uncompressed segment as stored."""
+        depth, rows, _, _ = self.segment_shape
+        return depth * rows * self.row_nbytes
 
     @functools.cached_property
     def segment_nbytes(self) -> int:
@@ -198,7 +222,7 @@ def _layout_from_key(key: tuple[tuple[int, object], ...]) -> PageLayout:
     depth = _uint(tags, 32997, default=1)
     compression = _uint(tags, 259, default=1)
     if compression == Compression.OJPEG:
-        tags = _ojpeg_defaults(tags)
+        tags = dict(_ojpeg_defaults(tags))
     samples = _uint(tags, 277, default=1)
     if samples < 1:
         raise TiffFormatError("SamplesPerPixel is 0", tag=277)
@@ -207,7 +231,9 @@ def _layout_from_key(key: tuple[tuple[int, object], ...]) -> PageLayout:
     photometric = _uint(tags, 262) if 262 in tags else None
     dtype = page_dtype(sampleformat, bps)
     if math.prod((width, length, max(depth, 1), samples)) > MAX_PAGE_ITEMS:
-        raise LimitError(f"page of {width}x{length}x{depth}x{samples} samples is too large", tag=256)
+        raise LimitError(
+            f"page of {width}x{length}x{depth}x{samples} samples is too large", tag=256
+        )
     tiled = 322 in tags or 323 in tags
     if tiled:
         tile = (
@@ -237,7 +263,7 @@ def _layout_from_key(key: tuple[tuple[int, object], ...]) -> PageLayout:
         compression=compression,
         predictor=_uint(tags, 317, default=1),
         fillorder=_uint(tags, 266, default=1),
-        extrasamples=tuple(int(v) for v in np.atleast_1d(tags.get(338, ()))),  # type: ignore[arg-type]
+        extrasamples=tuple(int(v) for v in np.atleast_1d(tags.get(338, ()))),
         tiled=tiled,
         tile=tile,
         subsampling=_subsampling(tags, photometric),

@@ -7,7 +7,7 @@ The grouping follows the convention of tifffile, the reference TIFF reader:
 - *generic*: otherwise, the main pages and their direct SubIFDs are grouped by
   layout in order of first appearance; each group is a series of shape
   ``(pages, *page.shape[, 1])`` with axes ``I…S``. A group whose pages are an
-  exact 2×, 3× or 4× reduction of a previous series (and is one step below its
+  exact 2-, 3- or 4-fold reduction of a previous series (and is one step below its
   last level) becomes that series' next pyramid level; SubIFD groups never
   start a series of their own when they are such a level.
 """
@@ -61,7 +61,8 @@ def series(index: TiffIndex, /) -> tuple[Series, ...]:
     ]
     pyramids = _pyramidize(arrays)
     return tuple(
-        Series(name=str(i), kind="generic", levels=tuple(levels)) for i, levels in enumerate(pyramids)
+        Series(name=str(i), kind="generic", levels=tuple(levels))
+        for i, levels in enumerate(pyramids)
     )
 
 
@@ -136,7 +137,9 @@ def reduction_level(a: ArrayModel, b: ArrayModel, factor: int) -> int | None:
             if n != m:
                 return None
             continue
-        steps = [r for r in range(16) if factor**r <= n and m in (n // factor**r, -(-n // factor**r))]
+        steps = [
+            r for r in range(16) if factor**r <= n and m in (n // factor**r, -(-n // factor**r))
+        ]
         if level is None:
             if not steps:
                 return None

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
+import atexit
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tiffzarr.errors import SourceError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ByteSource", "PerLoop", "SourceStats", "check_range", "check_length"]
 
@@ -134,22 +138,26 @@ class _Slot(Generic[T]):
     closed: bool = False
 
 
-# Tasks that close resources from a finalizer; kept here so they are not collected early.
+# Tasks closing resources of the running loop (see _release_elsewhere), kept until done.
 _CLOSING: set[asyncio.Future[None]] = set()
+# PerLoop.shared instances by key; their resources are released at interpreter exit.
+_SHARED: dict[Hashable, PerLoop[Any]] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 class PerLoop(Generic[T]):
     """One resource (an HTTP session, an async filesystem) per running event loop.
 
-    Async clients bind to the loop that created them, so a source keeps one
-    resource per loop, made lazily by ``create`` inside that loop. Each resource
-    is closed *in its own loop* before the loop closes: a small async generator
-    registered with the loop runs ``aclose`` when the loop shuts down its async
-    generators, as ``asyncio.run`` and ``asyncio.Runner`` do. Resources of loops
-    that are already closed (or idle) are released with ``close_now``, which must
-    not need a running loop. ``create`` and the two closers must not refer to the
-    owner of this object, or the owner's finalizer (:meth:`close_now_all`) can
-    never run.
+    Async clients bind to the loop that created them, so each loop gets its own
+    resource, made lazily by ``create`` inside that loop. Each resource is closed
+    *in its own loop* before the loop closes: a small async generator registered
+    with the loop runs ``aclose`` when the loop shuts down its async generators,
+    as ``asyncio.run`` and ``asyncio.Runner`` do. Resources of loops that were
+    closed without that (or are idle) are released with ``close_now``, which
+    must not need a running loop: at the next :meth:`get` from any loop, by
+    :meth:`close_now_all`, or at interpreter exit for :meth:`shared` ones.
+    ``create`` and the closers must not refer to a source, so that sources can
+    be collected.
 
     >>> import asyncio
     >>> async def close(r: list[str]) -> None:
@@ -173,6 +181,25 @@ class PerLoop(Generic[T]):
         self._close_now = close_now
         self._lock = threading.Lock()
         self._slots: dict[asyncio.AbstractEventLoop, _Slot[T]] = {}
+
+    @classmethod
+    def shared(
+        cls,
+        key: Hashable,
+        create: Callable[[], T],
+        aclose: Callable[[T], Awaitable[None]],
+        close_now: Callable[[T], None],
+    ) -> PerLoop[T]:
+        """The process-wide instance for ``key``, made from these callables on first use.
+
+        Sources with equal client options share one resource per loop, so their
+        requests share a connection pool (one TLS handshake per host, not per file).
+        """
+        with _SHARED_LOCK:
+            per_loop = _SHARED.get(key)
+            if per_loop is None:
+                per_loop = _SHARED[key] = cls(create, aclose, close_now)
+            return per_loop
 
     def __len__(self) -> int:
         """Number of loops that currently hold an open resource."""
@@ -213,13 +240,18 @@ class PerLoop(Generic[T]):
             else:
                 self._release_elsewhere(lp, slot)
 
-    def close_now_all(self) -> None:
-        """Release every resource without awaiting (for finalizers and closed loops)."""
+    def close_now_all(self, *, wait: float = 0.0) -> None:
+        """Release every resource from outside its loop.
+
+        Resources of loops running in other threads are closed there; with
+        ``wait`` > 0 this waits up to that many seconds for each (at exit, so
+        that nothing is left pending), then releases it directly.
+        """
         with self._lock:
             slots = list(self._slots.items())
             self._slots.clear()
         for lp, slot in slots:
-            self._release_elsewhere(lp, slot)
+            self._release_elsewhere(lp, slot, wait=wait)
 
     async def _guard(
         self, loop: asyncio.AbstractEventLoop, slot: _Slot[T]
@@ -244,7 +276,9 @@ class PerLoop(Generic[T]):
             slot.closed = True
             await self._aclose(slot.resource)
 
-    def _release_elsewhere(self, loop: asyncio.AbstractEventLoop, slot: _Slot[T]) -> None:
+    def _release_elsewhere(
+        self, loop: asyncio.AbstractEventLoop, slot: _Slot[T], *, wait: float = 0.0
+    ) -> None:
         if slot.closed:
             return
         if loop.is_running():
@@ -259,12 +293,24 @@ class PerLoop(Generic[T]):
                     _CLOSING.add(task)
                     task.add_done_callback(_CLOSING.discard)
                 else:
-                    asyncio.run_coroutine_threadsafe(coro, loop)
+                    future = asyncio.run_coroutine_threadsafe(coro, loop)
+                    if wait > 0:
+                        future.result(timeout=wait)
             except RuntimeError:  # the loop closed in the meantime
                 coro.close()
+            except Exception:  # noqa: BLE001 - timed out or failed at exit: release below
+                logger.debug("closing a resource in its loop failed; releasing it directly")
             else:
                 return
         # A closed loop cannot run coroutines; an idle one might never run again.
         slot.closed = True
         slot.guard = None  # a suspended guard of a closed loop is dropped silently
         self._close_now(slot.resource)
+
+
+@atexit.register
+def _close_shared() -> None:
+    with _SHARED_LOCK:
+        shared = list(_SHARED.values())
+    for per_loop in shared:
+        per_loop.close_now_all(wait=2.0)

@@ -67,7 +67,9 @@ class Page:
     extra: Mapping[str, Ifd] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        what = f"{self.layout.shape} {self.layout.dtype}" if self.layout else f"error={self.error!s}"
+        what = (
+            f"{self.layout.shape} {self.layout.dtype}" if self.layout else f"error={self.error!s}"
+        )
         return f"Page({format_path(self.path)}, {what}, subifds={len(self.subifd_offsets)})"
 
     @property
@@ -129,7 +131,9 @@ class TiffIndex:
                 url=self.url,
             ) from exc
         if page is None:
-            raise NotFoundError(f"SubIFD {format_path(tuple(path))} could not be read", url=self.url)
+            raise NotFoundError(
+                f"SubIFD {format_path(tuple(path))} could not be read", url=self.url
+            )
         return page
 
     def iter_pages(self) -> Iterator[Page]:

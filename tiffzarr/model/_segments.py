@@ -110,7 +110,7 @@ class TagArray:
     def fill_all(self, data: bytes, /) -> None:
         """Store the raw bytes of the whole array."""
         isz = self.itemsize
-        for w in range(0, -(-self.count // WINDOW)):
+        for w in range(-(-self.count // WINDOW)):
             start, stop = self._window_span(w)
             self.fill(w, data[start * isz : stop * isz])
 

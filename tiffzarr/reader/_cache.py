@@ -50,7 +50,9 @@ class ByteCache:
         self._held += len(data)
         while self._held > self.budget and len(self._blocks) > 1:
             # Drop the largest block that is not the newest one.
-            j = max((k for k in range(len(self._blocks)) if k != i), key=lambda k: len(self._blocks[k]))
+            j = max(
+                (k for k in range(len(self._blocks)) if k != i), key=lambda k: len(self._blocks[k])
+            )
             self._held -= len(self._blocks[j])
             del self._starts[j], self._blocks[j]
             if j < i:
@@ -88,7 +90,9 @@ class ByteCache:
         """Up to ``length`` bytes at ``offset`` (fewer at the end of the file)."""
         return await self.read(offset, min(length, max(self.size - offset, 0)))
 
-    async def read_many(self, ranges: Sequence[tuple[int, int]], /, *, gap: int = 4096) -> list[bytes]:
+    async def read_many(
+        self, ranges: Sequence[tuple[int, int]], /, *, gap: int = 4096
+    ) -> list[bytes]:
         """Several ranges; misses closer than ``gap`` share one request."""
         for offset, length in ranges:
             self._check(offset, length)
@@ -104,7 +108,11 @@ class ByteCache:
         out = []
         for offset, length in ranges:
             found = next(
-                (b[offset - s : offset - s + length] for s, b in fetched if s <= offset < s + len(b)),
+                (
+                    b[offset - s : offset - s + length]
+                    for s, b in fetched
+                    if s <= offset < s + len(b)
+                ),
                 None,
             )
             if found is None:

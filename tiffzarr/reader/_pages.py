@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tiffzarr.errors import TiffFormatError, TiffZarrError
 from tiffzarr.format import Compression, Header, PageLayout, page_layout
-from tiffzarr.model import Ifd, Page, SegmentTable, TagArray, format_path
+from tiffzarr.model import Ifd, OffsetFix, Page, SegmentTable, TagArray, format_path
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._walk import WalkedIfd
 
@@ -20,7 +18,9 @@ GEOMETRY_TAGS = frozenset(
 )  # fmt: skip
 
 
-def build_page(walked: WalkedIfd, *, cache: ByteCache, header: Header, url: str, ndpi: bool) -> Page:
+def build_page(
+    walked: WalkedIfd, *, cache: ByteCache, header: Header, url: str, ndpi: bool
+) -> Page:
     """Build the page (and its SubIFD pages) of an image IFD.
 
     A page whose tags do not describe a readable image keeps the error that
@@ -38,7 +38,11 @@ def build_page(walked: WalkedIfd, *, cache: ByteCache, header: Header, url: str,
         for sub in walked.subifds
     )
     offsets = ifd.values.get(330)
-    subifd_offsets = tuple(int(v) for v in np.atleast_1d(np.asarray(offsets)).reshape(-1)) if offsets is not None else ()
+    subifd_offsets = (
+        tuple(int(v) for v in np.atleast_1d(np.asarray(offsets)).reshape(-1))
+        if offsets is not None
+        else ()
+    )
     extra: dict[str, Ifd] = {}
     pending = list(walked.extra)
     while pending:  # Exif → Interoperability nests one level; flatten it
@@ -55,22 +59,28 @@ def _geometry(
     for code, reason in walked.invalid.items():
         if code in GEOMETRY_TAGS:
             raise TiffFormatError(reason, tag=code)
-    tiled = 324 in ifd.entries or (322 in ifd.entries and 273 not in ifd.entries)
-    offsets_code, counts_code = (324, 325) if tiled else (273, 279)
-    if offsets_code not in ifd.entries:
-        raise TiffFormatError("the page has no segment offsets", tag=offsets_code)
-    offsets = _tag_array(ifd, offsets_code, cache=cache, header=header, ndpi=ndpi)
-    values = dict(ifd.values)
-    if not tiled:
-        values.pop(322, None)
-        values.pop(323, None)
-    layout = page_layout(values, nsegments=offsets.count)
-    if counts_code in ifd.entries:
-        counts = _tag_array(ifd, counts_code, cache=cache, header=header, ndpi=False)
-    elif layout.compression == Compression.NONE:
-        counts = TagArray.from_values(_uncompressed_counts(layout))
+    entries = ifd.entries
+    if 324 in entries or 273 in entries:
+        # some writers store tiles under StripOffsets, or strips under TileOffsets
+        offsets_code = 324 if 324 in entries else 273
+        own = 325 if offsets_code == 324 else 279
+        counts_code = next((c for c in (own, 325, 279) if c in entries), own)
+        offsets = _tag_array(ifd, offsets_code, cache=cache, header=header, ndpi=ndpi)
+        layout = page_layout(ifd.values, nsegments=offsets.count)
+        if counts_code in entries:
+            counts = _tag_array(ifd, counts_code, cache=cache, header=header, ndpi=False)
+        elif layout.compression == Compression.NONE:
+            counts = TagArray.from_values(_uncompressed_counts(layout))
+        else:
+            raise TiffFormatError("the page has no segment byte counts", tag=counts_code)
+    elif 513 in ifd.values and 514 in ifd.values:
+        # a JPEG thumbnail stored as one interchange-format stream (Exif style)
+        offsets_code, counts_code = 513, 514
+        offsets = TagArray.from_values([ifd.values[513]])  # type: ignore[list-item]
+        counts = TagArray.from_values([ifd.values[514]])  # type: ignore[list-item]
+        layout = page_layout({**ifd.values, 278: ifd.values.get(257, 0)}, nsegments=1)
     else:
-        raise TiffFormatError("the page has no segment byte counts", tag=counts_code)
+        raise TiffFormatError("the page has no segment offsets", tag=273)
     if counts.count < layout.nsegments:
         raise TiffFormatError(
             f"{counts.count} byte counts for {layout.nsegments} segments", tag=counts_code
@@ -89,7 +99,7 @@ def _tag_array(ifd: Ifd, code: int, *, cache: ByteCache, header: Header, ndpi: b
     dtype = header.byteorder + dt.format
     if entry.value_offset is None:
         return TagArray.from_values(np.frombuffer(entry.inline[: entry.nbytes], dtype=dtype))
-    fix = "below" if ndpi and cache.size > 2**32 else "none"
+    fix: OffsetFix = "below" if ndpi and cache.size > 2**32 else "none"
     array = TagArray(entry.value_offset, entry.count, dtype, fix, ifd.offset)
     cached = cache.find(entry.value_offset, entry.nbytes)
     if cached is not None:
@@ -99,13 +109,11 @@ def _tag_array(ifd: Ifd, code: int, *, cache: ByteCache, header: Header, ndpi: b
 
 def _uncompressed_counts(layout: PageLayout) -> np.ndarray:
     """Byte counts of uncompressed segments, for files that omit them."""
-    depth, rows, width, samples = layout.segment_shape
-    row_bytes = math.ceil(width * samples * layout.bitspersample / 8)
-    sep, gz, gy, gx = layout.grid
-    counts = np.full((sep, gz, gy, gx), depth * rows * row_bytes, dtype="<u8")
+    depth, rows, _, _ = layout.segment_shape
+    counts = np.full(layout.grid, layout.stored_nbytes, dtype="<u8")
     if not layout.tiled:
-        last_rows = layout.length - (gy - 1) * rows
-        counts[:, :, -1, :] = depth * last_rows * row_bytes
+        last_rows = layout.length - (layout.grid[2] - 1) * rows
+        counts[:, :, -1, :] = depth * last_rows * layout.row_nbytes
     return counts.reshape(-1)
 
 
@@ -119,7 +127,8 @@ def _check_bounds(table: SegmentTable, nsegments: int, size: int, code: int) -> 
         return
     offsets = table.offsets.values()[:nsegments]
     counts = table.bytecounts.values()[:nsegments]
-    if nsegments <= 16 and all(o + n <= size for o, n in zip(offsets.tolist(), counts.tolist())):
+    small = nsegments <= 16
+    if small and all(o + n <= size for o, n in zip(offsets.tolist(), counts.tolist(), strict=True)):
         return  # the common small case, without numpy overhead
     limit = np.uint64(size)
     present = counts > 0

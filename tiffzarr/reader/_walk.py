@@ -105,7 +105,10 @@ class IfdWalker:
         """Reserve an IFD offset before reading it."""
         if offset in self.visited:
             raise IfdCycleError(
-                f"IFD offset {offset} was reached before (a cycle)", url=self.url, ifd=path, offset=offset
+                f"IFD offset {offset} was reached before (a cycle)",
+                url=self.url,
+                ifd=path,
+                offset=offset,
             )
         if len(self.visited) >= MAX_IFDS:
             raise LimitError(f"more than {MAX_IFDS} IFDs", url=self.url, ifd=path, offset=offset)
@@ -130,18 +133,24 @@ class IfdWalker:
         layout = self.header.layout
         head = await self.cache.read(offset, layout.count_size, ahead=IFD_AHEAD)
         ntags = parse_ifd_count(self.header, head)
+        if ntags == 0:
+            raise TiffFormatError("IFD has no tags", url=self.url, ifd=path, offset=offset)
         next_size = 8 if self.ndpi else layout.offset_size
         need = layout.count_size + ntags * layout.entry_size + next_size
-        if ntags and offset + need > self.size:
+        if offset + need - next_size > self.size:
             raise TiffFormatError(
                 f"IFD with {ntags} tags runs past the end of the file",
                 url=self.url,
                 ifd=path,
                 offset=offset,
             )
-        if ntags == 0:
-            raise TiffFormatError("IFD has no tags", url=self.url, ifd=path, offset=offset)
-        data = await self.cache.read(offset, need, ahead=IFD_AHEAD)
+        if offset + need > self.size:
+            # all entries are there but the next-IFD pointer is cut: the chain ends here
+            self.warn(f"IFD {path}: the next-IFD pointer is cut by the end of the file")
+            data = await self.cache.read(offset, need - next_size, ahead=IFD_AHEAD)
+            data = bytes(data) + bytes(next_size)
+        else:
+            data = await self.cache.read(offset, need, ahead=IFD_AHEAD)
         return parse_ifd(
             self.header, data, offset=offset, url=self.url, ifd=path, next_offset_size=next_size
         )
@@ -153,7 +162,8 @@ class IfdWalker:
         invalid: dict[int, str] = {}
         entries: dict[int, TagEntry] = {}
         fetch: list[tuple[TagEntry, int]] = []
-        for code, entry in raw.entries.items():
+        for code, stored in raw.entries.items():
+            entry = stored
             if self.ndpi and entry.value_offset is not None:
                 entry = entry._replace(value_offset=self.fix_offset(entry.value_offset, raw.offset))
             entries[code] = entry
@@ -180,7 +190,9 @@ class IfdWalker:
                 values[entry.code] = decode_value(self.header, entry, blob)
         for code, reason in invalid.items():
             self.warn(f"IFD {_where(path, namespace)}: {reason}; tag {code} ignored")
-        ifd = Ifd(path, raw.offset, namespace, entries, values, frozenset(deferred), raw.next_offset)
+        ifd = Ifd(
+            path, raw.offset, namespace, entries, values, frozenset(deferred), raw.next_offset
+        )
         return WalkedIfd(ifd, invalid)
 
     def _check_entry(self, entry: TagEntry) -> str | None:
@@ -253,7 +265,7 @@ class IfdWalker:
                 *(self.read_ifd(o, p, ns) for _, _, o, ns, p in jobs), return_exceptions=True
             )
             level = []
-            for (parent, slot, offset, namespace, _), result in zip(jobs, results, strict=True):
+            for (parent, slot, _, namespace, _), result in zip(jobs, results, strict=True):
                 if isinstance(result, TiffFormatError):
                     self.warn(f"skipped: {result}")
                     continue
@@ -275,8 +287,8 @@ class IfdWalker:
             if value is None:
                 continue
             offsets = [int(v) for v in np.atleast_1d(np.asarray(value)).reshape(-1)]
-            for slot, offset in enumerate(offsets):
-                offset = self.fix_offset(offset, parent.ifd.offset)
+            for slot, stored in enumerate(offsets):
+                offset = self.fix_offset(stored, parent.ifd.offset)
                 path = (*parent.ifd.path, slot) if namespace == "image" else parent.ifd.path
                 out.append((slot if namespace == "image" else -1, offset, namespace, path))
         return out

@@ -1,0 +1,50 @@
+"""Decode and encode TIFF segments; numcodecs (zarr v2) and zarr v3 codecs.
+
+>>> import numcodecs
+>>> register_codecs()
+>>> type(numcodecs.get_codec({"id": "tiffzarr.tiff", **SegmentSpec(
+...     compression=1, shape=(1, 1, 1, 1), dtype="|u1", bitspersample=8,
+...     sampleformat=1, byteorder="<").to_config()})).__name__
+'TiffCodec'
+"""
+
+from __future__ import annotations
+
+from tiffzarr.codecs._decode import (
+    MAX_DECODED_BYTES,
+    decode_segment,
+    encode_segment,
+    stored_nbytes,
+)
+from tiffzarr.codecs._numcodecs import TiffCodec
+from tiffzarr.codecs._spec import SegmentSpec
+from tiffzarr.codecs._table import COMPRESSIONS, PREDICTORS, CompressionCodec, PredictorCodec
+from tiffzarr.codecs._zarr3 import TiffZarrCodec
+
+__all__ = [
+    "COMPRESSIONS",
+    "MAX_DECODED_BYTES",
+    "PREDICTORS",
+    "CompressionCodec",
+    "PredictorCodec",
+    "SegmentSpec",
+    "TiffCodec",
+    "TiffZarrCodec",
+    "decode_segment",
+    "encode_segment",
+    "register_codecs",
+    "stored_nbytes",
+]
+
+
+def register_codecs() -> None:
+    """Register :class:`TiffCodec` with numcodecs and :class:`TiffZarrCodec` with zarr.
+
+    The package's entry points already make both discoverable; calling this is
+    only needed where entry points are unavailable. Calling it again is harmless.
+    """
+    import numcodecs
+    import zarr.registry
+
+    numcodecs.register_codec(TiffCodec, codec_id=TiffCodec.codec_id)
+    zarr.registry.register_codec(TiffZarrCodec.codec_name, TiffZarrCodec)

@@ -1,0 +1,600 @@
+"""Decode and encode one TIFF segment (strip or tile).
+
+One path per segment: bytes → decompress → undo predictor → unpack bits / byte
+order → an array of the full segment shape in native byte order. Short strips
+and partial image tiles are padded with zeros. Every decompressor writes into a
+buffer of the segment's stored size, so no stream can make it allocate more.
+
+>>> import numpy as np, zlib
+>>> spec = SegmentSpec(compression=8, shape=(1, 2, 3, 1), dtype="<u2",
+...                    bitspersample=16, sampleformat=1, byteorder=">")
+>>> decode_segment(zlib.compress(bytes([0, 1, 0, 2, 0, 3, 1, 0])), spec)[0, :, :, 0]
+array([[  1,   2,   3],
+       [256,   0,   0]], dtype=uint16)
+>>> a = np.arange(6, dtype="<u2").reshape(spec.shape)
+>>> np.array_equal(decode_segment(encode_segment(a, spec), spec), a)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import imagecodecs
+import numpy as np
+
+from tiffzarr.codecs._spec import SegmentSpec
+from tiffzarr.codecs._table import (
+    JPEG_COLORSPACES,
+    JPEG_ENCODE_COLORSPACES,
+    NOMINAL_SAMPLES,
+    PREDICTORS,
+    UNPACKING,
+    YCBCR_REFERENCE,
+    CompressionCodec,
+    PredictorCodec,
+    Unpacking,
+    compression_codec,
+    compression_label,
+    image_shape,
+    ycbcr_to_rgb,
+)
+from tiffzarr.errors import (
+    ChunkDecodeError,
+    LimitError,
+    TiffZarrError,
+    UnsupportedCompressionError,
+    UnsupportedError,
+)
+from tiffzarr.format._enums import Compression
+from tiffzarr.format._layout import MAX_SEGMENT_BYTES, page_dtype
+
+__all__ = ["MAX_DECODED_BYTES", "decode_segment", "encode_segment", "stored_nbytes"]
+
+MAX_DECODED_BYTES = MAX_SEGMENT_BYTES
+"""Default cap on the decoded size of one segment (see ``max_nbytes``)."""
+
+Buffer = bytes | bytearray | memoryview | np.ndarray
+Bytes = np.ndarray
+"""A segment's bytes inside the decoder: a flat uint8 array."""
+
+_codecs: Any = imagecodecs
+"""imagecodecs, untyped: its stubs say ``bytes`` where any buffer works."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """How a segment's samples are laid out once decompressed."""
+
+    unpacking: Unpacking
+    nbytes: int  # bytes of the whole segment as stored
+    file_dtype: np.dtype  # the samples' dtype in the file's byte order (direct)
+
+
+def decode_segment(
+    data: Buffer, spec: SegmentSpec, /, *, max_nbytes: int | None = None
+) -> np.ndarray:
+    """Return the decoded segment: an array of ``spec.shape`` and ``spec.dtype``.
+
+    Parameters
+    ----------
+    data
+        The segment's bytes as stored in the file.
+    spec
+        What the segment holds.
+    max_nbytes
+        Refuse segments whose decoded size exceeds this many bytes (default
+        :data:`MAX_DECODED_BYTES`), before allocating anything.
+
+    Returns
+    -------
+    numpy.ndarray
+        Native byte order, C-contiguous, writable; short strips and partial
+        tiles are padded with zeros.
+
+    Raises
+    ------
+    UnsupportedCompressionError
+        imagecodecs cannot decode ``spec.compression``.
+    LimitError
+        The segment is larger than ``max_nbytes``.
+    ChunkDecodeError
+        The bytes do not decode into the segment.
+
+    Examples
+    --------
+    >>> spec = SegmentSpec(compression=1, shape=(1, 2, 4, 1), dtype="|b1",
+    ...                    bitspersample=1, sampleformat=1, byteorder="<")
+    >>> decode_segment(b"\\xa0\\x0f", spec)[0, :, :, 0].astype(int)
+    array([[1, 0, 1, 0],
+           [0, 0, 0, 0]])
+    """
+    codec = compression_codec(spec.compression)
+    _check_spec(spec, MAX_DECODED_BYTES if max_nbytes is None else max_nbytes)
+    view = _as_bytes(data)  # a flat uint8 array; read-only when data is bytes
+    try:
+        array = _DECODERS[codec.kind](view, spec, codec)
+    except TiffZarrError:
+        raise
+    except Exception as exc:  # imagecodecs, numpy: any failure means corrupt data
+        raise ChunkDecodeError(
+            f"{compression_label(spec.compression)} segment of {len(view)} bytes does not decode "
+            f"to {spec.shape} {spec.dtype}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return _finish(array, spec)
+
+
+# -- checks -------------------------------------------------------------------
+
+
+def _check_spec(spec: SegmentSpec, max_nbytes: int) -> None:
+    if len(spec.shape) != 4 or any(
+        not isinstance(n, int | np.integer) or n < 1 for n in spec.shape
+    ):
+        raise ChunkDecodeError(f"segment shape {spec.shape} is not four positive integers")
+    try:
+        np.dtype(spec.dtype)
+    except TypeError as exc:
+        raise ChunkDecodeError(f"segment dtype {spec.dtype!r} is not a numpy dtype") from exc
+    if spec.byteorder not in ("<", ">"):
+        raise ChunkDecodeError(f"byte order {spec.byteorder!r} is not '<' or '>'")
+    if spec.nbytes > max_nbytes:
+        raise LimitError(
+            f"decoded segment of {spec.shape} {spec.dtype} ({spec.nbytes} bytes) exceeds "
+            f"{max_nbytes} bytes"
+        )
+
+
+def _as_bytes(data: Buffer) -> Bytes:
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    return np.frombuffer(data, np.uint8)
+
+
+def _finish(array: np.ndarray, spec: SegmentSpec) -> np.ndarray:
+    dtype = spec.numpy_dtype.newbyteorder("=")
+    if array.dtype != dtype:
+        raise ChunkDecodeError(f"decoded {array.dtype} where {spec.dtype} was expected")
+    if array.shape != spec.shape:
+        array = array.reshape(spec.shape)
+    if not (array.flags.c_contiguous and array.flags.writeable):
+        array = np.array(array, order="C")
+    return array
+
+
+def stored_nbytes(spec: SegmentSpec, /) -> int:
+    """Bytes of the segment as stored before compression (bit-packed rows, float24...).
+
+    >>> stored_nbytes(SegmentSpec(compression=1, shape=(1, 2, 3, 1), dtype="|u1",
+    ...                           bitspersample=4, sampleformat=1, byteorder="<"))
+    4
+    """
+    return _stored(spec).nbytes
+
+
+def _stored(spec: SegmentSpec) -> _Stored:
+    """Classify how samples are stored; reject dtypes that do not fit the tags."""
+    bps, fmt = spec.bitspersample, spec.sampleformat
+    dtype = spec.numpy_dtype.newbyteorder("=")
+    if page_dtype(fmt, bps) != dtype:
+        raise ChunkDecodeError(
+            f"dtype {spec.dtype} does not hold SampleFormat {fmt} with {bps} bits per sample"
+        )
+    if spec.photometric == 6 and spec.subsampling != (1, 1):
+        return _ycbcr_stored(spec)
+    default: Unpacking = "direct" if bps == dtype.itemsize * 8 else "packed"
+    depth, length, width, samples = spec.shape
+    rowbytes = (width * samples * bps + 7) // 8
+    return _Stored(
+        UNPACKING.get((fmt, bps), default),
+        depth * length * rowbytes,
+        dtype.newbyteorder(spec.byteorder),
+    )
+
+
+def _ycbcr_stored(spec: SegmentSpec) -> _Stored:
+    depth, length, width, samples = spec.shape
+    sub_h, sub_v = spec.subsampling
+    if samples != 3 or spec.bitspersample != 8 or depth != 1 or sub_h not in (1, 2, 4):
+        raise UnsupportedError(
+            f"YCbCr subsampling {spec.subsampling} of {spec.shape} "
+            f"{spec.bitspersample}-bit samples",
+            tag=530,
+        )
+    blocks = math.ceil(length / sub_v) * math.ceil(width / sub_h)
+    return _Stored("ycbcr", blocks * (sub_h * sub_v + 2), np.dtype("u1"))
+
+
+# -- byte-stream codecs ---------------------------------------------------------
+
+
+def _decode_stream(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.ndarray:
+    stored = _stored(spec)
+    predictor = _predictor(spec, stored)
+    if spec.fillorder == 2:
+        data = _codecs.bitorder_decode(data)
+    decompress = None if codec.kind == "none" else codec.decode
+    if stored.unpacking == "direct":
+        array = np.zeros(spec.shape, stored.file_dtype)
+        _fill(array.reshape(-1).view(np.uint8), data, decompress)
+        return _undo_direct(array, predictor)
+    raw = np.zeros(stored.nbytes, np.uint8)
+    _fill(raw, data, decompress)
+    array = _UNPACKERS[stored.unpacking](raw, spec)
+    if predictor is not None:
+        _undo_horizontal(array, predictor.distance)
+    return array
+
+
+def _fill(buffer: np.ndarray, data: Bytes, decompress: Callable[..., Any] | None) -> None:
+    """Decompress ``data`` into ``buffer`` (never beyond it); the rest stays zero."""
+    if decompress is None:
+        size = min(len(data), buffer.size)
+        buffer[:size] = np.frombuffer(data, np.uint8, count=size)
+    else:
+        decompress(data, out=buffer)
+
+
+def _predictor(spec: SegmentSpec, stored: _Stored) -> PredictorCodec | None:
+    if spec.predictor not in PREDICTORS:
+        raise UnsupportedError(f"predictor {spec.predictor}", tag=317)
+    predictor = PREDICTORS[spec.predictor]
+    if predictor is None:
+        return None
+    kind = spec.numpy_dtype.kind
+    if predictor.kind == "floatingpoint":
+        ok = kind == "f" and stored.unpacking == "direct"
+    else:
+        ok = kind in "uif" and stored.unpacking in ("direct", "packed")
+    if not ok:
+        raise ChunkDecodeError(
+            f"{predictor.name} predictor ({predictor.code}) does not apply to "
+            f"SampleFormat {spec.sampleformat} with {spec.bitspersample} bits per sample"
+        )
+    return predictor
+
+
+def _undo_direct(array: np.ndarray, predictor: PredictorCodec | None) -> np.ndarray:
+    native = array.dtype.newbyteorder("=")
+    if predictor is not None and predictor.kind == "floatingpoint":
+        # byte planes, most significant first, whatever the file's byte order; the
+        # output is native. It cannot be undone in place.
+        result = np.empty(array.shape, native)
+        _codecs.floatpred_decode(array.view(native), axis=-2, dist=predictor.distance, out=result)
+        return result
+    if not array.dtype.isnative:
+        array = array.byteswap(inplace=True).view(native)
+    if predictor is not None:
+        _undo_horizontal(array, predictor.distance)
+    return array
+
+
+def _undo_horizontal(array: np.ndarray, distance: int) -> None:
+    """Undo horizontal differencing in place: each sample adds the one ``distance`` pixels left.
+
+    Sums wrap around in the samples' integer width (floats by their bit patterns).
+    """
+    if distance == 1:
+        _codecs.delta_decode(array, axis=-2, out=array)
+        return
+    bits = array.view(f"=u{array.dtype.itemsize}")
+    for start in range(distance):
+        columns = bits[..., start::distance, :]
+        np.cumsum(columns, axis=-2, dtype=bits.dtype, out=columns)
+
+
+def _unpack_packed(raw: np.ndarray, spec: SegmentSpec) -> np.ndarray:
+    _, _, width, samples = spec.shape
+    dtype = spec.numpy_dtype.newbyteorder("=")
+    array = _codecs.packints_decode(raw, dtype, spec.bitspersample, runlen=width * samples)
+    return np.asarray(array).reshape(spec.shape)
+
+
+def _unpack_float24(raw: np.ndarray, spec: SegmentSpec) -> np.ndarray:
+    array = _codecs.float24_decode(raw, byteorder=spec.byteorder)
+    return np.asarray(array).reshape(spec.shape)
+
+
+def _unpack_complexint(raw: np.ndarray, spec: SegmentSpec) -> np.ndarray:
+    dtype = spec.numpy_dtype.newbyteorder("=")
+    parts = raw.view(f"{spec.byteorder}i{spec.bitspersample // 16}")
+    return parts.astype(f"=f{dtype.itemsize // 2}").view(dtype).reshape(spec.shape)
+
+
+def _unpack_complexhalf(raw: np.ndarray, spec: SegmentSpec) -> np.ndarray:
+    return raw.view(f"{spec.byteorder}f2").astype("=f4").view("=c8").reshape(spec.shape)
+
+
+def _unpack_ycbcr(raw: np.ndarray, spec: SegmentSpec) -> np.ndarray:
+    """Upsample subsampled YCbCr by replication and convert it to RGB (as libtiff)."""
+    _, length, width, _ = spec.shape
+    sub_h, sub_v = spec.subsampling
+    rows, cols = math.ceil(length / sub_v), math.ceil(width / sub_h)
+    blocks = raw.reshape(rows, cols, sub_h * sub_v + 2)
+    luma = blocks[..., : sub_h * sub_v].reshape(rows, cols, sub_v, sub_h)
+    luma = luma.transpose(0, 2, 1, 3).reshape(rows * sub_v, cols * sub_h)[:length, :width]
+    cb, cr = (
+        np.repeat(np.repeat(blocks[..., sub_h * sub_v + i], sub_v, 0), sub_h, 1)[:length, :width]
+        for i in (0, 1)
+    )
+    reference = tuple(spec.referenceblackwhite or YCBCR_REFERENCE)
+    rgb = ycbcr_to_rgb(luma, cb, cr, tuple(spec.ycbcrcoefficients), reference)  # type: ignore[arg-type]
+    return rgb.reshape(spec.shape)
+
+
+_UNPACKERS: dict[str, Callable[[np.ndarray, SegmentSpec], np.ndarray]] = {
+    "packed": _unpack_packed,
+    "float24": _unpack_float24,
+    "complexint": _unpack_complexint,
+    "complexhalf": _unpack_complexhalf,
+    "ycbcr": _unpack_ycbcr,
+}
+
+
+# -- image codecs ---------------------------------------------------------------
+
+
+def _image_target(array: np.ndarray) -> np.ndarray:
+    """The segment as an image codec returns it: (rows, columns[, samples])."""
+    depth, length, width, samples = array.shape
+    shape = (depth * length, width) if samples == 1 else (depth * length, width, samples)
+    return array.reshape(shape)
+
+
+def _decode_into(
+    array: np.ndarray,
+    data: Bytes,
+    decode: Callable[..., Any],
+    header: tuple[int, int, int] | None,
+    **kwargs: Any,
+) -> np.ndarray:
+    """Decode an image into ``array`` without allocating more than its size.
+
+    ``header`` is the image's (rows, columns, components) when known before
+    decoding (0 components: unknown). An image smaller than the segment fills its
+    top-left corner; one with the segment's samples in another frame shape (DNG
+    lossless JPEG) is reshaped.
+    """
+    target = _image_target(array)
+    rows, cols = target.shape[:2]
+    if header is None:
+        try:
+            decode(data, out=target, **kwargs)
+            return array
+        except ValueError:
+            header = image_shape(data)
+            if header is None or header[:2] == (rows, cols):
+                raise
+    elif header[:2] == (rows, cols):
+        decode(data, out=target, **kwargs)
+        return array
+    height, width, components = header
+    if 0 < height <= rows and 0 < width <= cols and components <= array.shape[3]:
+        image = np.asarray(decode(data, **kwargs))
+        corner = target[:height, :width]
+        corner[...] = image.reshape(corner.shape)
+    elif height * width * components == target.size:
+        frame = (height, width) if components == 1 else (height, width, components)
+        decode(data, out=target.reshape(frame), **kwargs)
+    else:
+        raise ChunkDecodeError(
+            f"encoded image of {height}x{width} pixels does not fit the {rows}x{cols} segment"
+        )
+    return array
+
+
+def _decode_image(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.ndarray:
+    array = np.zeros(spec.shape, spec.numpy_dtype.newbyteorder("="))
+    kwargs: dict[str, Any] = {}
+    if codec.decoder == "webp_decode" and spec.shape[3] == 4:
+        kwargs["hasalpha"] = True  # WebP may drop an all-opaque alpha channel
+    return _decode_into(array, data, codec.decode, None, **kwargs)
+
+
+def _jpeg_colorspaces(spec: SegmentSpec, data: Bytes) -> tuple[Any, Any]:
+    """(JPEG, output) colour spaces; ``None`` leaves them to libjpeg (grayscale, one plane
+    of a separate-planes image, images with extra samples)."""
+    photometric = -1 if spec.photometric is None else spec.photometric
+    if photometric not in JPEG_COLORSPACES or spec.shape[3] != NOMINAL_SAMPLES[photometric]:
+        return None, None
+    colorspace, outcolorspace = JPEG_COLORSPACES[photometric]
+    if data[6:10].tobytes() == b"JFIF":  # JFIF streams are YCbCr whatever the tags say
+        colorspace = None
+    return colorspace, outcolorspace
+
+
+def _decode_jpeg(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.ndarray:
+    if spec.jpegheader is not None:  # NDPI: the segment continues a shared header
+        stream = b"".join((spec.jpegheader, data.tobytes(), b"\xff\xd9"))
+        data = np.frombuffer(stream, np.uint8)
+    header = image_shape(data)
+    if header is None and codec.code == Compression.OJPEG:
+        raise UnsupportedCompressionError(
+            "old-style JPEG (6) segment without its own JPEG header (SOF marker)", tag=259
+        )
+    if header is None:
+        raise ChunkDecodeError("JPEG segment has no frame header (SOF marker)")
+    colorspace, outcolorspace = _jpeg_colorspaces(spec, data)
+    array = np.zeros(spec.shape, spec.numpy_dtype.newbyteorder("="))
+    options = {"tables": spec.jpegtables, "colorspace": colorspace, "outcolorspace": outcolorspace}
+    return _decode_into(array, data, codec.decode, header, **options)
+
+
+def _decode_ccitt(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.ndarray:
+    depth, length, width, samples = spec.shape
+    if depth != 1 or samples != 1 or spec.bitspersample != 1:
+        raise ChunkDecodeError(f"CCITT coding of a {spec.shape} segment is not bilevel")
+    if spec.fillorder == 2:
+        data = _codecs.bitorder_decode(data)
+    options = {name: getattr(spec, name) for name in codec.spec_options}
+    image = np.asarray(codec.decode(data, length, width, **options))
+    if image.ndim != 2 or image.shape[1] != width or image.shape[0] > length:
+        raise ChunkDecodeError(f"CCITT decoded {image.shape} for {length}x{width} pixels")
+    array = np.zeros(spec.shape, np.bool_)
+    array[0, : image.shape[0], :, 0] = image
+    return array
+
+
+def _decode_pixarlog(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.ndarray:
+    array = np.zeros(spec.shape, spec.numpy_dtype.newbyteorder("="))
+    target = _image_target(array)
+    codec.decode(data, shape=target.shape, dtype=target.dtype, out=target)
+    return array
+
+
+_DECODERS: dict[str, Callable[[Bytes, SegmentSpec, CompressionCodec], np.ndarray]] = {
+    "none": _decode_stream,
+    "bytes": _decode_stream,
+    "image": _decode_image,
+    "jpeg": _decode_jpeg,
+    "ccitt": _decode_ccitt,
+    "pixarlog": _decode_pixarlog,
+}
+
+
+# -- encoding -------------------------------------------------------------------
+
+
+def encode_segment(array: Any, spec: SegmentSpec, /, *, level: float | None = None) -> bytes:
+    """Return the bytes that :func:`decode_segment` decodes back to ``array``.
+
+    Parameters
+    ----------
+    array
+        The segment: ``spec.shape`` (or the same number of elements) of
+        ``spec.dtype`` in any byte order.
+    spec
+        How to store it: compression, predictor, bit packing, byte order, fill
+        order.
+    level
+        Compression level or quality. ``None`` selects the codec's default, which
+        for WebP, JPEG 2000, JPEG XL, LERC and PNG is their lossless mode (JPEG
+        uses quality 90).
+
+    Raises
+    ------
+    UnsupportedCompressionError
+        imagecodecs cannot encode ``spec.compression``.
+    ValueError
+        ``array`` does not have the spec's size and dtype.
+
+    Examples
+    --------
+    >>> spec = SegmentSpec(compression=32773, shape=(1, 1, 8, 1), dtype="|u1",
+    ...                    bitspersample=8, sampleformat=1, byteorder="<")
+    >>> encode_segment(np.zeros(8, np.uint8), spec)
+    b'\\xf9\\x00'
+    """
+    codec = compression_codec(spec.compression, encode=True)
+    dtype = spec.numpy_dtype.newbyteorder("=")
+    data = np.asarray(array)
+    if data.size != math.prod(spec.shape) or data.dtype.newbyteorder("=") != dtype:
+        raise ValueError(f"cannot encode {data.shape} {data.dtype} as {spec.shape} {spec.dtype}")
+    data = np.ascontiguousarray(data, dtype=dtype).reshape(spec.shape)
+    return bytes(_ENCODERS[codec.kind](data, spec, codec, level))
+
+
+def _encode_stream(
+    array: np.ndarray, spec: SegmentSpec, codec: CompressionCodec, level: float | None
+) -> Any:
+    stored = _stored(spec)
+    predictor = _predictor(spec, stored)
+    if stored.unpacking == "ycbcr":
+        raise UnsupportedError("encoding subsampled YCbCr without JPEG", tag=530)
+    if predictor is not None and stored.unpacking != "direct":
+        raise UnsupportedError(
+            f"encoding the {predictor.name} predictor for {spec.bitspersample}-bit samples",
+            tag=317,
+        )
+    raw = _PACKERS[stored.unpacking](_predict(array, predictor), spec)
+    if codec.kind != "none":
+        if codec.row_wise:
+            raw = np.frombuffer(raw, np.uint8).reshape(spec.shape[0] * spec.shape[1], -1)
+        kwargs = {"level": level} if level is not None and codec.takes_level else {}
+        raw = codec.encode(raw, **kwargs)
+    if spec.fillorder == 2:  # bit order applies to the stored (compressed) bytes
+        raw = _codecs.bitorder_encode(np.frombuffer(raw, np.uint8))
+    return raw
+
+
+def _predict(array: np.ndarray, predictor: PredictorCodec | None) -> np.ndarray:
+    if predictor is None:
+        return array
+    if predictor.kind == "floatingpoint":
+        # byte planes, most significant first: written as they are (see _undo_direct)
+        encoded = _codecs.floatpred_encode(array, axis=-2, dist=predictor.distance)
+        return np.asarray(encoded).view(np.uint8)
+    if predictor.distance == 1:
+        return np.asarray(_codecs.delta_encode(array, axis=-2))
+    bits = array.view(f"=u{array.dtype.itemsize}")
+    differences = bits.copy()
+    differences[..., predictor.distance :, :] -= bits[..., : -predictor.distance, :]
+    return differences.view(array.dtype)
+
+
+def _pack_direct(array: np.ndarray, spec: SegmentSpec) -> Any:
+    if array.dtype == np.uint8:  # bytes already (or floating-point predictor output)
+        return array
+    return array.astype(array.dtype.newbyteorder(spec.byteorder), copy=False)
+
+
+def _pack_packed(array: np.ndarray, spec: SegmentSpec) -> Any:
+    _, _, width, samples = spec.shape
+    return _codecs.packints_encode(array, spec.bitspersample, runlen=width * samples)
+
+
+def _pack_float24(array: np.ndarray, spec: SegmentSpec) -> Any:
+    return _codecs.float24_encode(array, byteorder=spec.byteorder)
+
+
+def _pack_complexint(array: np.ndarray, spec: SegmentSpec) -> Any:
+    parts = array.view(f"=f{array.dtype.itemsize // 2}")
+    return np.rint(parts).astype(f"{spec.byteorder}i{spec.bitspersample // 16}")
+
+
+def _pack_complexhalf(array: np.ndarray, spec: SegmentSpec) -> Any:
+    return array.view("=f4").astype(f"{spec.byteorder}f2")
+
+
+_PACKERS: dict[str, Callable[[np.ndarray, SegmentSpec], Any]] = {
+    "direct": _pack_direct,
+    "packed": _pack_packed,
+    "float24": _pack_float24,
+    "complexint": _pack_complexint,
+    "complexhalf": _pack_complexhalf,
+}
+
+
+def _encode_image(
+    array: np.ndarray, spec: SegmentSpec, codec: CompressionCodec, level: float | None
+) -> Any:
+    kwargs = dict(codec.encode_options) if level is None else {"level": level}
+    return codec.encode(_image_target(array), **kwargs)
+
+
+def _encode_jpeg(
+    array: np.ndarray, spec: SegmentSpec, codec: CompressionCodec, level: float | None
+) -> Any:
+    photometric = -1 if spec.photometric is None else spec.photometric
+    kwargs = dict(JPEG_ENCODE_COLORSPACES.get((photometric, spec.shape[3]), {}))
+    if photometric == 6:
+        kwargs["subsampling"] = spec.subsampling
+    return codec.encode(
+        _image_target(array),
+        level=90 if level is None else level,
+        bitspersample=spec.bitspersample,
+        **kwargs,
+    )
+
+
+# CCITT has no encoder: compression_codec(..., encode=True) refuses it.
+_ENCODERS: dict[str, Callable[[np.ndarray, SegmentSpec, CompressionCodec, float | None], Any]] = {
+    "none": _encode_stream,
+    "bytes": _encode_stream,
+    "image": _encode_image,
+    "jpeg": _encode_jpeg,
+    "pixarlog": _encode_image,
+}

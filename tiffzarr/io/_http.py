@@ -1,0 +1,364 @@
+"""HTTP(S) files read with aiohttp range requests, one session per event loop.
+
+Every request asks for one byte range and every answer is checked: status 206,
+a ``Content-Range`` naming exactly that range, exactly that many body bytes, no
+content encoding. A 200 answer (the server ignored ``Range``) is accepted only
+when it is exactly the requested bytes, i.e. the whole file. Opening a file costs
+one request: :meth:`HttpSource.read_head` learns the size from the
+``Content-Range`` of its answer.
+
+>>> from tiffzarr.testing import serve
+>>> import asyncio
+>>> with serve({"a.bin": b"0123456789"}) as server:
+...     src = HttpSource(server.url_for("a.bin"))
+...     asyncio.run(src.read_head(4)), asyncio.run(src.size()), src.stats.requests
+(b'0123', 10, 1)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import socket
+from typing import Any
+
+import aiohttp
+from fsspec.utils import tokenize
+
+from tiffzarr.errors import SourceError, SourceNotFoundError
+from tiffzarr.io._base import ByteSource, PerLoop, check_range
+
+__all__ = ["HttpSource", "close_session_now"]
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+"""Default seconds to establish a connection (``storage_options["connect_timeout"]``)."""
+
+READ_TIMEOUT = 30.0
+"""Default seconds to wait for the next bytes of an answer (``storage_options["read_timeout"]``)."""
+
+# storage_options passed on to every request (as fsspec's HTTPFileSystem does).
+_REQUEST_OPTIONS = frozenset(
+    {"headers", "auth", "cookies", "proxy", "proxy_auth", "ssl", "allow_redirects", "max_redirects"}
+)
+# storage_options of fsspec's HTTPFileSystem that configure its caching and listing only.
+_IGNORED_OPTIONS = frozenset(
+    {
+        "asynchronous",
+        "block_size",
+        "cache_options",
+        "cache_type",
+        "encoded",
+        "listings_expiry_time",
+        "max_paths",
+        "same_scheme",
+        "simple_links",
+        "size_policy",
+        "skip_instance_cache",
+        "use_listings_cache",
+    }
+)
+_OWN_OPTIONS = frozenset({"client_kwargs", "connect_timeout", "read_timeout"})
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
+_CHUNK = 1 << 16
+
+
+class HttpSource(ByteSource):
+    """A file on an HTTP(S) server that supports ``Range`` requests.
+
+    Parameters
+    ----------
+    url
+        ``http://`` or ``https://`` URL of the file.
+    storage_options
+        fsspec-style options: ``headers`` and the aiohttp request options
+        ``auth``, ``cookies``, ``proxy``, ``proxy_auth``, ``ssl``,
+        ``allow_redirects``, ``max_redirects`` go with every request;
+        ``client_kwargs`` go to :class:`aiohttp.ClientSession`;
+        ``connect_timeout`` and ``read_timeout`` (seconds) bound connecting and
+        each wait for data, unless ``client_kwargs`` has a ``timeout``. Options
+        of fsspec's ``HTTPFileSystem`` that only configure its caches are ignored.
+
+    Notes
+    -----
+    One :class:`aiohttp.ClientSession` is made per event loop on first use,
+    shared by all sources with the same session options, and closed in that
+    loop when the loop shuts down (``asyncio.run``, ``asyncio.Runner``) or by
+    :meth:`close`; sessions of loops closed otherwise are released later without
+    warnings.
+    aiohttp's silent retry of a request on a reused connection is disabled so
+    that every request is counted; retries belong to tiffzarr.
+    """
+
+    def __init__(self, url: str, /, *, storage_options: dict[str, Any] | None = None) -> None:
+        super().__init__(url)
+        options = dict(storage_options or {})
+        unknown = set(options) - _REQUEST_OPTIONS - _IGNORED_OPTIONS - _OWN_OPTIONS
+        if unknown:
+            raise ValueError(f"unsupported HTTP storage options {sorted(unknown)} for {url}")
+        self._storage_options = options
+        self._request_options = {k: v for k, v in options.items() if k in _REQUEST_OPTIONS}
+        headers = {"Accept-Encoding": "identity", **dict(options.get("headers") or {})}
+        self._request_options["headers"] = headers
+        client_kwargs = dict(options.get("client_kwargs") or {})
+        client_kwargs.setdefault(
+            "timeout",
+            aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=_seconds(options, "connect_timeout", CONNECT_TIMEOUT),
+                sock_read=_seconds(options, "read_timeout", READ_TIMEOUT),
+            ),
+        )
+        self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop.shared(
+            ("aiohttp", tokenize(client_kwargs)),
+            functools.partial(_new_session, client_kwargs),
+            _close_session,
+            close_session_now,
+        )
+
+    def _options(self) -> dict[str, object]:
+        return {"storage_options": self._storage_options}
+
+    async def close(self) -> None:
+        """Close the sessions of all loops now (they reopen lazily when used again).
+
+        Sessions are shared by all sources with the same ``client_kwargs`` and
+        timeouts, so this also interrupts their requests in flight; call it when
+        done with all of them. It is never required: each loop closes its own
+        session when it shuts down.
+        """
+        await self._sessions.aclose()
+
+    async def read_head(self, length: int, /) -> bytes:
+        """Return the first ``min(length, size)`` bytes and learn the size: one request."""
+        if self._known_size is not None:
+            return await super().read_head(length)
+        check_range(self.url, 0, length)
+        if length == 0:
+            await self.size()
+            return b""
+        data = await self._fetch(0, length, clip=True)
+        self.stats.record(0, len(data))
+        return data
+
+    async def _size(self) -> int:
+        data = await self._fetch(0, 1, clip=True)
+        self.stats.record(0, len(data))
+        if self._known_size is None:
+            raise SourceError("the server did not report the file size", url=self.url)
+        return self._known_size
+
+    async def _read(self, offset: int, length: int) -> bytes:
+        return await self._fetch(offset, length, clip=False)
+
+    async def _fetch(self, offset: int, length: int, *, clip: bool) -> bytes:
+        """Fetch ``[offset, offset + length)``; with ``clip`` the range may end at EOF.
+
+        This is the one place where a request is made: retries will wrap it.
+        """
+        return await self._attempt(offset, length, clip=clip)
+
+    async def _attempt(self, offset: int, length: int, *, clip: bool) -> bytes:
+        where = f"bytes={offset}-{offset + length - 1}"
+        options = dict(self._request_options)
+        options["headers"] = {**options["headers"], "Range": where}
+        session = await self._sessions.get()
+        try:
+            async with session.get(self.url, **options) as response:
+                try:
+                    return await self._accept(response, offset, length, clip=clip)
+                except SourceError:
+                    response.close()  # do not reuse a connection with an unread body
+                    raise
+        except SourceError:
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
+            raise SourceError(
+                f"GET {where} {kind}: {type(exc).__name__}: {exc}", url=self.url, offset=offset
+            ) from exc
+
+    async def _accept(
+        self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
+    ) -> bytes:
+        where = f"bytes={offset}-{offset + length - 1}"
+        status = response.status
+        if status in (404, 410):
+            raise SourceNotFoundError(f"HTTP {status} for GET {where}", url=self.url)
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if status == 416:
+            total = _parse_content_range(response.headers.get("Content-Range"))[2]
+            if clip and offset == 0 and total == 0:
+                self._learn_size(0, where)
+                return b""
+            raise SourceError(
+                f"HTTP 416 range not satisfiable for GET {where}"
+                + (f" (file has {total} bytes)" if total is not None else ""),
+                url=self.url,
+                offset=offset,
+            )
+        if status not in (200, 206):
+            raise SourceError(
+                f"HTTP {status} {response.reason or ''} for GET {where}".rstrip(),
+                url=self.url,
+                offset=offset,
+            )
+        if encoding not in ("identity", ""):
+            raise SourceError(
+                f"HTTP {status} with Content-Encoding {encoding!r} for GET {where}",
+                url=self.url,
+                offset=offset,
+            )
+        if status == 206:
+            return await self._accept_partial(response, offset, length, clip=clip)
+        return await self._accept_whole(response, offset, length, clip=clip)
+
+    async def _accept_partial(
+        self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
+    ) -> bytes:
+        where = f"bytes={offset}-{offset + length - 1}"
+        header = response.headers.get("Content-Range")
+        first, last, total = _parse_content_range(header)
+        stop = offset + length
+        if clip and total is not None:
+            stop = min(stop, total)
+        if (
+            first != offset
+            or last is None
+            or last + 1 != stop
+            or (total is not None and total <= last)
+        ):
+            raise SourceError(
+                f"HTTP 206 with Content-Range {header!r} for GET {where}",
+                url=self.url,
+                offset=offset,
+            )
+        data = await _read_body(response, stop - offset, self.url, offset)
+        if total is not None:
+            self._learn_size(total, where)
+        return data
+
+    async def _accept_whole(
+        self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
+    ) -> bytes:
+        where = f"bytes={offset}-{offset + length - 1}"
+        declared = response.content_length
+        fits = declared is None or (declared <= length if clip else declared == length)
+        if offset != 0 or not fits:
+            raise SourceError(
+                f"HTTP 200 (Range ignored, whole file of {declared or 'unknown'} bytes)"
+                f" for GET {where}",
+                url=self.url,
+                offset=offset,
+            )
+        data = await _read_body(response, length, self.url, offset, at_most=clip)
+        self._learn_size(len(data), where)
+        return data
+
+    def _learn_size(self, total: int, where: str) -> None:
+        if self._known_size is None:
+            self._known_size = total
+        elif self._known_size != total:
+            raise SourceError(
+                f"file size changed from {self._known_size} to {total} bytes (GET {where})",
+                url=self.url,
+            )
+
+
+def _seconds(options: dict[str, Any], key: str, default: float) -> float | None:
+    value = options.get(key, default)
+    return None if value is None else float(value)
+
+
+def _parse_content_range(header: str | None) -> tuple[int | None, int | None, int | None]:
+    """``'bytes 0-9/100'`` → ``(0, 9, 100)``; ``'bytes */100'`` → ``(None, None, 100)``.
+
+    >>> _parse_content_range("bytes 0-9/*"), _parse_content_range("junk")
+    ((0, 9, None), (None, None, None))
+    """
+    match = _CONTENT_RANGE.match(header or "")
+    if match is None:
+        return None, None, None
+    first, last, total = match.groups()
+    return (
+        int(first) if first is not None else None,
+        int(last) if last is not None else None,
+        int(total) if total != "*" else None,
+    )
+
+
+async def _read_body(
+    response: aiohttp.ClientResponse, length: int, url: str, offset: int, *, at_most: bool = False
+) -> bytes:
+    """Read the body: exactly ``length`` bytes (or up to it with ``at_most``), never more."""
+    chunks = []
+    received = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        received += len(chunk)
+        if received > length:
+            raise SourceError(
+                f"HTTP {response.status} body is longer than the {length} bytes asked for",
+                url=url,
+                offset=offset,
+            )
+        chunks.append(chunk)
+    if received != length and not at_most:
+        raise SourceError(
+            f"HTTP {response.status} body has {received} bytes, expected {length}",
+            url=url,
+            offset=offset,
+        )
+    return b"".join(chunks)
+
+
+def _new_session(client_kwargs: dict[str, Any]) -> aiohttp.ClientSession:
+    session = aiohttp.ClientSession(**{"auto_decompress": False, **client_kwargs})
+    if hasattr(session, "_retry_connection"):
+        # aiohttp >= 3.10 silently repeats a request once when a reused connection
+        # drops; tiffzarr counts every request and owns the retry policy.
+        session._retry_connection = False
+    logger.debug("opened aiohttp session %#x", id(session))
+    return session
+
+
+async def _close_session(session: aiohttp.ClientSession) -> None:
+    logger.debug("closing aiohttp session %#x", id(session))
+    await session.close()
+
+
+def close_session_now(session: aiohttp.ClientSession) -> None:
+    """Close ``session`` without awaiting, because its loop is closed or not running.
+
+    On an idle loop the connections close when the loop next runs. A closed loop
+    can no longer close its transports, so their sockets are closed here directly
+    (otherwise each would warn "unclosed transport" when collected).
+    """
+    connector = session.connector
+    if connector is not None and not connector.closed:
+        loop = getattr(connector, "_loop", None)
+        if loop is not None and loop.is_closed():
+            for protocol in _protocols(connector):
+                _drop_socket(getattr(protocol, "transport", None))
+        connector._close()
+    session.detach()
+
+
+def _protocols(connector: aiohttp.BaseConnector) -> list[Any]:
+    conns: dict[Any, Any] = getattr(connector, "_conns", {})
+    protocols = [proto for pairs in conns.values() for proto, _ in pairs]
+    return protocols + list(getattr(connector, "_acquired", ()))
+
+
+def _drop_socket(transport: Any) -> None:
+    """Close the socket under an asyncio transport whose loop is closed."""
+    ssl_protocol = getattr(transport, "_ssl_protocol", None)
+    if ssl_protocol is not None:  # TLS: mark the outer transport, close the inner socket
+        transport._closed = True
+        transport = getattr(ssl_protocol, "_transport", None)
+    sock = getattr(transport, "_sock", None)
+    if isinstance(sock, socket.socket):
+        sock.close()
+        transport._sock = None

@@ -1,0 +1,58 @@
+"""A read-only zarr store over a parsed TIFF file."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from tiffzarr.model import PagePath, TiffIndex
+from tiffzarr.reader import open_tiff
+from tiffzarr.store._hierarchy import Hierarchy, build_hierarchy, multiscales
+from tiffzarr.store._metadata import CODEC_ID, ZarrFormat
+from tiffzarr.store._store import TiffStore
+
+__all__ = [
+    "CODEC_ID",
+    "Hierarchy",
+    "TiffStore",
+    "ZarrFormat",
+    "build_hierarchy",
+    "multiscales",
+    "open_store",
+]
+
+ChunkMode = Literal["segment", "page"]
+
+
+async def open_store(
+    url: str | TiffIndex,
+    /,
+    *,
+    series: int | None = None,
+    level: int | None = None,
+    page: int | PagePath | None = None,
+    storage_options: dict[str, Any] | None = None,
+    zarr_format: ZarrFormat = 3,
+    chunkmode: ChunkMode = "segment",
+    fill_value: float | int | None = None,
+) -> TiffStore:
+    """Parse the TIFF at ``url`` and return a read-only zarr store over it.
+
+    ``url`` may also be an already parsed :class:`~tiffzarr.model.TiffIndex`
+    (then ``storage_options`` must be the ones it was opened with).
+    """
+    if zarr_format not in (2, 3):
+        raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format!r}")
+    if chunkmode != "segment":
+        raise NotImplementedError("chunkmode='page' is not implemented yet")
+    if isinstance(url, TiffIndex):
+        index = url
+    else:
+        index = await open_tiff(url, storage_options=storage_options)
+    hierarchy = build_hierarchy(index, series=series, level=level, page=page)
+    return TiffStore(
+        index,
+        hierarchy=hierarchy,
+        storage_options=storage_options,
+        zarr_format=zarr_format,
+        fill_value=fill_value,
+    )

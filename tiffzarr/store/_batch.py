@@ -1,0 +1,104 @@
+"""Merge the byte reads that arrive in the same event-loop tick.
+
+zarr issues concurrent single-chunk ``get`` calls; neighbouring tiles of a TIFF
+usually sit next to each other in the file. A :class:`ReadBatcher` collects the
+reads queued before the loop runs its next callback, merges those closer than
+``gap`` (up to ``max_block`` bytes per request) and fetches each merged range
+once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+__all__ = ["ReadBatcher", "plan_blocks"]
+
+Reader = Callable[[int, int, int], Awaitable[bytes]]
+"""``read(source index, offset, length)``."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    source: int
+    offset: int
+    length: int
+    future: asyncio.Future[bytes]
+
+
+def plan_blocks(
+    ranges: list[tuple[int, int, int]], *, gap: int, max_block: int
+) -> list[tuple[int, int, int, list[int]]]:
+    """Group ``(source, offset, length)`` reads into blocks.
+
+    Returns ``(source, start, stop, members)`` with ``members`` indexing
+    ``ranges``.
+
+    >>> plan_blocks([(0, 0, 10), (0, 10, 10), (0, 100, 5), (1, 0, 4)], gap=0, max_block=100)
+    [(0, 0, 20, [0, 1]), (0, 100, 105, [2]), (1, 0, 4, [3])]
+    """
+    order = sorted(range(len(ranges)), key=lambda i: (ranges[i][0], ranges[i][1]))
+    blocks: list[tuple[int, int, int, list[int]]] = []
+    for i in order:
+        source, offset, length = ranges[i]
+        end = offset + length
+        if blocks:
+            bsource, start, stop, members = blocks[-1]
+            if bsource == source and offset - stop <= gap and max(stop, end) - start <= max_block:
+                blocks[-1] = (bsource, start, max(stop, end), [*members, i])
+                continue
+        blocks.append((source, offset, end, [i]))
+    return blocks
+
+
+class ReadBatcher:
+    """Per-event-loop collector of reads; see the module docstring."""
+
+    def __init__(self, read: Reader, *, gap: int, max_block: int) -> None:
+        self._read = read
+        self.gap = gap
+        self.max_block = max_block
+        self._pending: list[_Pending] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def read(self, source: int, offset: int, length: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append(_Pending(source, offset, length, future))
+        return await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        blocks = plan_blocks(
+            [(p.source, p.offset, p.length) for p in pending],
+            gap=self.gap,
+            max_block=self.max_block,
+        )
+        for source, start, stop, members in blocks:
+            task = asyncio.ensure_future(
+                self._fetch(source, start, stop, [pending[i] for i in members])
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _fetch(self, source: int, start: int, stop: int, members: list[_Pending]) -> None:
+        try:
+            data = await self._read(source, start, stop - start)
+        except BaseException as exc:
+            for p in members:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if len(members) == 1 and members[0].offset == start and members[0].length == len(data):
+            if not members[0].future.done():
+                members[0].future.set_result(data)
+            return
+        view = memoryview(data)
+        for p in members:
+            if not p.future.done():
+                p.future.set_result(bytes(view[p.offset - start : p.offset - start + p.length]))

@@ -1,0 +1,329 @@
+"""A read-only zarr store over the model of a TIFF file; chunks are raw segments."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+)
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+
+from tiffzarr.errors import LimitError, ReadOnlyError, SourceError, TiffFormatError, TiffZarrError
+from tiffzarr.format import MAX_SEGMENT_BYTES, Compression
+from tiffzarr.io import ByteSource, LocalSource, SourceStats, open_source
+from tiffzarr.model import WINDOW, ArrayModel, SegmentTable, TiffIndex, load_segments
+from tiffzarr.store._batch import ReadBatcher
+from tiffzarr.store._hierarchy import Hierarchy
+from tiffzarr.store._metadata import ZarrFormat, chunk_keys, metadata_documents, parse_chunk_key
+
+__all__ = ["TiffStore"]
+
+REMOTE_GAP = 2**20
+"""Reads of remote files closer than this are merged into one request."""
+REMOTE_BLOCK = 16 * 2**20
+LOCAL_GAP = 0
+LOCAL_BLOCK = 8 * 2**20
+
+
+class TiffStore(Store):
+    """A read-only zarr store whose chunks are a TIFF file's own strips and tiles.
+
+    Build it with :func:`tiffzarr.open_store`. The store is plain data (the
+    parsed model, URLs and storage options): it pickles, and opens its byte
+    sources, sessions and read batchers lazily, one per event loop.
+    """
+
+    def __init__(
+        self,
+        index: TiffIndex,
+        /,
+        *,
+        hierarchy: Hierarchy,
+        storage_options: dict[str, Any] | None = None,
+        zarr_format: ZarrFormat = 3,
+        fill_value: float | int | None = None,
+    ) -> None:
+        super().__init__(read_only=True)
+        self._is_open = True
+        self.index = index
+        self.hierarchy = hierarchy
+        self.storage_options = dict(storage_options or {})
+        self.zarr_format: ZarrFormat = zarr_format
+        self.fill_value = fill_value
+        self._metadata: dict[str, bytes] = {}
+        for path, attrs in hierarchy.groups.items():
+            self._metadata.update(metadata_documents(path, attrs=attrs, zarr_format=zarr_format))
+        for path, array in hierarchy.arrays.items():
+            self._metadata.update(
+                metadata_documents(
+                    path, array=array, zarr_format=zarr_format, fill_value=fill_value
+                )
+            )
+        self._paths = sorted(hierarchy.arrays, key=len, reverse=True)
+        urls = {url for a in hierarchy.arrays.values() for url in a.manifest.urls}
+        self._urls = tuple(sorted(urls, key=lambda u: (u != index.url, u)))
+        self._sources: dict[int, ByteSource] = {}
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadBatcher] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._loads: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[int, int], asyncio.Future[None]]
+        ] = weakref.WeakKeyDictionary()
+
+    # -- plain data ----------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "hierarchy": self.hierarchy,
+            "storage_options": self.storage_options,
+            "zarr_format": self.zarr_format,
+            "fill_value": self.fill_value,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        index = state.pop("index")
+        self.__init__(index, **state)  # type: ignore[misc]
+
+    def _identity(self) -> tuple[Any, ...]:
+        options = json.dumps(self.storage_options, sort_keys=True, default=repr)
+        return (self._urls, options, self.zarr_format, sorted(self._metadata.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TiffStore) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash((self._urls, self.zarr_format))
+
+    def __repr__(self) -> str:
+        return f"TiffStore({self.index.url!r}, zarr_format={self.zarr_format})"
+
+    @property
+    def stats(self) -> SourceStats:
+        """Requests and bytes of every source this store has opened (summed)."""
+        total = SourceStats()
+        for source in self._sources.values():
+            total.requests += source.stats.requests
+            total.bytes += source.stats.bytes
+        return total
+
+    # -- capabilities ----------------------------------------------------
+    @property
+    def supports_writes(self) -> bool:
+        return False
+
+    @property
+    def supports_deletes(self) -> bool:
+        return False
+
+    @property
+    def supports_listing(self) -> bool:
+        return True
+
+    @property
+    def supports_consolidated_metadata(self) -> bool:
+        return False
+
+    def with_read_only(self, read_only: bool = False) -> Store:
+        if not read_only:
+            raise ReadOnlyError("TIFF stores are read-only", url=self.index.url)
+        return self
+
+    async def set(self, key: str, value: Buffer) -> None:
+        raise ReadOnlyError("TIFF stores are read-only", url=self.index.url, key=key)
+
+    async def delete(self, key: str) -> None:
+        raise ReadOnlyError("TIFF stores are read-only", url=self.index.url, key=key)
+
+    async def set_partial_values(self, key_start_values: Iterable[tuple[str, int, Any]]) -> None:
+        raise ReadOnlyError("TIFF stores are read-only", url=self.index.url)
+
+    # -- sources, batching, segment tables ------------------------------
+    def _source(self, i: int) -> ByteSource:
+        source = self._sources.get(i)
+        if source is None:
+            source = open_source(self._urls[i], storage_options=self.storage_options)
+            if self._urls[i] == self.index.url:
+                source._known_size = self.index.size
+            self._sources[i] = source
+        return source
+
+    def _batcher(self) -> ReadBatcher:
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            local = isinstance(self._source(0), LocalSource)
+            batcher = ReadBatcher(
+                self._read_range,
+                gap=LOCAL_GAP if local else REMOTE_GAP,
+                max_block=LOCAL_BLOCK if local else REMOTE_BLOCK,
+            )
+            self._batchers[loop] = batcher
+        return batcher
+
+    async def _read_range(self, i: int, offset: int, length: int) -> bytes:
+        return await self._source(i).read(offset, length)
+
+    async def _load_window(self, source: int, table: SegmentTable, segment: int) -> None:
+        """Load the segment-table window holding ``segment``, once per loop."""
+        loop = asyncio.get_running_loop()
+        inflight = self._loads.setdefault(loop, {})
+        key = (id(table), segment // WINDOW)
+        future = inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(
+                load_segments(self._source(source), [(table, segment, segment + 1)])
+            )
+            inflight[key] = future
+            future.add_done_callback(lambda _: inflight.pop(key, None))
+        await asyncio.shield(future)
+
+    # -- keys --------------------------------------------------------------
+    def _resolve(self, key: str) -> tuple[str, ArrayModel, tuple[int, ...]] | None:
+        for path in self._paths:
+            if path and not key.startswith(path + "/"):
+                continue
+            array = self.hierarchy.arrays[path]
+            coords = parse_chunk_key(key[len(path) + 1 :] if path else key, array, self.zarr_format)
+            if coords is not None:
+                return path, array, coords
+        return None
+
+    async def _locate(
+        self, key: str, array: ArrayModel, coords: tuple[int, ...]
+    ) -> tuple[int, int, int] | None:
+        """``(store source index, offset, nbytes)`` of a chunk, ``None`` when absent."""
+        manifest = array.manifest
+        page, segment = manifest.split(coords)
+        table = manifest.table(page)
+        if table is None:
+            return None
+        url = manifest.urls[manifest.sources[page]]
+        source = self._urls.index(url)
+        if segment >= table.count:
+            raise TiffFormatError(
+                f"segment {segment} is missing (the page lists {table.count})", url=url, key=key
+            )
+        if not table.loaded(segment, segment + 1):
+            await self._load_window(source, table, segment)
+        found = table.locate(segment)
+        if found is None:
+            return None
+        offset, nbytes = found
+        if array.codec.compression == Compression.NONE:
+            nbytes = min(nbytes, manifest.layout.stored_nbytes)
+        if nbytes > MAX_SEGMENT_BYTES:
+            raise LimitError(
+                f"segment of {nbytes} bytes is too large", url=url, key=key, offset=offset
+            )
+        size = await self._source(source).size()
+        if offset + nbytes > size:
+            raise TiffFormatError(
+                f"segment [{offset}, {offset + nbytes}) is outside the file ({size} bytes)",
+                url=url,
+                key=key,
+                offset=offset,
+            )
+        return source, offset, nbytes
+
+    # -- reading -------------------------------------------------------------
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        prototype = prototype or default_buffer_prototype()
+        doc = self._metadata.get(key)
+        if doc is not None:
+            start, stop = _clip(byte_range, len(doc))
+            return prototype.buffer.from_bytes(doc[start:stop])
+        resolved = self._resolve(key)
+        if resolved is None:
+            return None
+        _, array, coords = resolved
+        try:
+            located = await self._locate(key, array, coords)
+            if located is None:
+                return None
+            source, offset, nbytes = located
+            start, stop = _clip(byte_range, nbytes)
+            data = await self._batcher().read(source, offset + start, stop - start)
+        except TiffZarrError as exc:
+            raise exc.located(key=key) from exc
+        return prototype.buffer.from_bytes(data)
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        return list(await asyncio.gather(*(self.get(k, prototype, r) for k, r in key_ranges)))
+
+    async def exists(self, key: str) -> bool:
+        if key in self._metadata:
+            return True
+        resolved = self._resolve(key)
+        return (
+            resolved is not None and await self._locate(key, resolved[1], resolved[2]) is not None
+        )
+
+    async def getsize(self, key: str) -> int:
+        doc = self._metadata.get(key)
+        if doc is not None:
+            return len(doc)
+        resolved = self._resolve(key)
+        located = None if resolved is None else await self._locate(key, resolved[1], resolved[2])
+        if located is None:
+            raise FileNotFoundError(key)
+        return located[2]
+
+    # -- listing -------------------------------------------------------------
+    async def list(self) -> AsyncIterator[str]:
+        for key in self._metadata:
+            yield key
+        for path in sorted(self.hierarchy.arrays):
+            array = self.hierarchy.arrays[path]
+            for key, coords in chunk_keys(path, array, self.zarr_format):
+                if await self._locate(key, array, coords) is not None:
+                    yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        async for key in self.list():
+            if key.startswith(prefix):
+                yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        prefix = prefix.rstrip("/")
+        head = f"{prefix}/" if prefix else ""
+        seen: set[str] = set()
+        async for key in self.list_prefix(head):
+            child = key[len(head) :].split("/", 1)[0]
+            if child not in seen:
+                seen.add(child)
+                yield child
+
+
+def _clip(byte_range: ByteRequest | None, size: int) -> tuple[int, int]:
+    """The ``[start, stop)`` a byte request selects from ``size`` bytes."""
+    if byte_range is None:
+        return 0, size
+    if isinstance(byte_range, RangeByteRequest):
+        start, stop = byte_range.start, min(byte_range.end, size)
+    elif isinstance(byte_range, OffsetByteRequest):
+        start, stop = byte_range.offset, size
+    elif isinstance(byte_range, SuffixByteRequest):
+        start, stop = max(size - byte_range.suffix, 0), size
+    else:
+        raise TypeError(f"unexpected byte request {byte_range!r}")
+    if start < 0 or start > stop:
+        raise SourceError(f"invalid byte range {byte_range!r} for {size} bytes")
+    return start, stop
