@@ -18,10 +18,6 @@ KNOWN = {
         "IFD ring 12→170→868→1026→1184→868: tiffzarr keeps the 5 distinct IFDs and stops at "
         "the first revisit; tifffile finds rings only after 100 offsets and keeps 4"
     ),
-    "files/pillow/tiff_wrong_bits_per_sample.tiff": (
-        "the only strip lies outside the file: tiffzarr refuses the page when it opens, "
-        "tifffile opens it and fails when reading pixels"
-    ),
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy
 
 from tiffzarr import api, errors
+from tiffzarr._config import config, set_config
 from tiffzarr._sync import run_sync
 from tiffzarr.codecs import register_codecs
 from tiffzarr.errors import TiffZarrError, TiffZarrWarning
@@ -32,11 +33,13 @@ __all__ = [
     "TiffZarrWarning",
     "__version__",
     "api",
+    "config",
     "errors",
     "TiffStore",
     "imread",
     "open_store",
     "open_tiff",
+    "set_config",
 ]
 
 
@@ -97,4 +100,12 @@ def imread(
         store = open_store(url, page=page, storage_options=storage_options)
     else:
         store = open_store(url, series=series, level=level, storage_options=storage_options)
+    array = next(iter(store.hierarchy.arrays.values()))
+    nbytes = int(numpy.prod(array.shape)) * array.dtype.itemsize
+    if nbytes > config.max_read_bytes:
+        raise errors.LimitError(
+            f"the array needs {nbytes} bytes, more than max_read_bytes ({config.max_read_bytes});"
+            " read it in parts through open_store",
+            url=store.index.url,
+        )
     return numpy.asarray(zarr.open_array(store, mode="r")[...])

@@ -7,8 +7,8 @@ the tag and the byte offset, whichever apply.
 
 >>> err = TiffFormatError("tag value runs past the end of the file",
 ...                       url="a.tif", ifd=2, tag=273, offset=1234)
->>> str(err)
-"tag value runs past the end of the file (a.tif, IFD 2, tag 273 StripOffsets, offset 1234)"
+>>> print(err)
+tag value runs past the end of the file (a.tif, IFD 2, tag 273 StripOffsets, offset 1234)
 >>> isinstance(err, ValueError)
 True
 """

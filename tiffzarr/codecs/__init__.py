@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from tiffzarr.codecs._decode import (
-    MAX_DECODED_BYTES,
     decode_segment,
     encode_segment,
     stored_nbytes,
@@ -23,7 +22,6 @@ from tiffzarr.codecs._zarr3 import TiffZarrCodec
 
 __all__ = [
     "COMPRESSIONS",
-    "MAX_DECODED_BYTES",
     "PREDICTORS",
     "CompressionCodec",
     "PredictorCodec",

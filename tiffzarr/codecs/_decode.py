@@ -50,12 +50,10 @@ from tiffzarr.errors import (
     UnsupportedError,
 )
 from tiffzarr.format._enums import Compression
-from tiffzarr.format._layout import MAX_SEGMENT_BYTES, page_dtype
+from tiffzarr._config import config
+from tiffzarr.format._layout import page_dtype
 
-__all__ = ["MAX_DECODED_BYTES", "decode_segment", "encode_segment", "stored_nbytes"]
-
-MAX_DECODED_BYTES = MAX_SEGMENT_BYTES
-"""Default cap on the decoded size of one segment (see ``max_nbytes``)."""
+__all__ = ["decode_segment", "encode_segment", "stored_nbytes"]
 
 Buffer = bytes | bytearray | memoryview | np.ndarray
 Bytes = np.ndarray
@@ -87,7 +85,7 @@ def decode_segment(
         What the segment holds.
     max_nbytes
         Refuse segments whose decoded size exceeds this many bytes (default
-        :data:`MAX_DECODED_BYTES`), before allocating anything.
+        ``tiffzarr.config.max_chunk_bytes``), before allocating anything.
 
     Returns
     -------
@@ -113,7 +111,7 @@ def decode_segment(
            [0, 0, 0, 0]])
     """
     codec = compression_codec(spec.compression)
-    _check_spec(spec, MAX_DECODED_BYTES if max_nbytes is None else max_nbytes)
+    _check_spec(spec, config.max_chunk_bytes if max_nbytes is None else max_nbytes)
     view = _as_bytes(data)  # a flat uint8 array; read-only when data is bytes
     try:
         array = _DECODERS[codec.kind](view, spec, codec)

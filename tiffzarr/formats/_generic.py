@@ -2,8 +2,9 @@
 
 The grouping follows the convention of tifffile, the reference TIFF reader:
 
-- *uniform*: the first page has no SubIFDs and every page has the same layout:
-  one series, ``(pages, *page.shape)`` (just the page's shape for one page).
+- *uniform*: the first page has no SubIFDs, and the file has one page or at
+  least eight pages all of one layout: one series, ``(pages, *page.shape)``
+  (just the page's shape for one page).
 - *generic*: otherwise, the main pages and their direct SubIFDs are grouped by
   layout in order of first appearance; each group is a series of shape
   ``(pages, *page.shape[, 1])`` with axes ``I…S``. A group whose pages are an
@@ -24,6 +25,8 @@ from tiffzarr.model import ArrayModel, Page, Series, TiffIndex, array_from_pages
 __all__ = ["detect", "series"]
 
 SAMPLING_FACTORS = (2, 3, 4)
+UNIFORM_MIN_PAGES = 8
+"""Fewer pages than this (but more than one) form generic series, as in tifffile."""
 
 
 def detect(index: TiffIndex, /) -> bool:
@@ -68,7 +71,7 @@ def series(index: TiffIndex, /) -> tuple[Series, ...]:
 
 def _is_uniform(index: TiffIndex) -> bool:
     first = index.pages[0]
-    if first.layout is None or first.subifd_offsets:
+    if first.layout is None or first.subifd_offsets or 1 < len(index.pages) < UNIFORM_MIN_PAGES:
         return False
     key = layout_key(first.layout)
     return all(p.layout is not None and layout_key(p.layout) == key for p in index.pages)

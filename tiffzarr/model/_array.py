@@ -24,6 +24,14 @@ Location = tuple[int, int, int]
 def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
     """The codec configuration that decodes the segments of ``page``."""
     layout, _ = page.require_layout()
+    ifd = page.ifd
+    coefficients = ifd.get(529)
+    reference = ifd.get(532)
+    extra: dict[str, Any] = {}
+    if coefficients is not None:
+        extra["ycbcrcoefficients"] = tuple(_ratios(coefficients))
+    if reference is not None:
+        extra["referenceblackwhite"] = tuple(_ratios(reference))
     return SegmentSpec(
         compression=layout.compression,
         shape=layout.segment_shape,
@@ -36,7 +44,15 @@ def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
         photometric=layout.photometric,
         jpegtables=page.jpegtables,
         subsampling=layout.subsampling,
+        t4options=int(ifd.get(292, 0)),
+        **extra,
     )
+
+
+def _ratios(value: Any) -> list[float]:
+    """RATIONAL tag values as floats."""
+    pairs = np.asarray(value, dtype="f8").reshape(-1, 2)
+    return [float(n / d) if d else 0.0 for n, d in pairs]
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,7 +86,7 @@ def _geometry(
             f"{counts.count} byte counts for {layout.nsegments} segments", tag=counts_code
         )
     table = SegmentTable(offsets, counts)
-    _check_bounds(table, layout.nsegments, cache.size, offsets_code)
+    _check_bounds(table, layout, cache.size, offsets_code)
     return layout, table
 
 
@@ -117,16 +117,20 @@ def _uncompressed_counts(layout: PageLayout) -> np.ndarray:
     return counts.reshape(-1)
 
 
-def _check_bounds(table: SegmentTable, nsegments: int, size: int, code: int) -> None:
+def _check_bounds(table: SegmentTable, layout: PageLayout, size: int, code: int) -> None:
     """Refuse a loaded segment table none of whose segments lies inside the file.
 
     A table with only some segments outside (a truncated file) is kept: reading
-    those segments raises, the others read.
+    those segments raises, the others read. Uncompressed segments need no more
+    than their stored size, whatever their byte counts claim.
     """
+    nsegments = layout.nsegments
     if not table.loaded(0, nsegments):
         return
     offsets = table.offsets.values()[:nsegments]
     counts = table.bytecounts.values()[:nsegments]
+    if layout.compression == Compression.NONE:
+        counts = np.minimum(counts, np.uint64(layout.stored_nbytes))
     small = nsegments <= 16
     if small and all(o + n <= size for o, n in zip(offsets.tolist(), counts.tolist(), strict=True)):
         return  # the common small case, without numpy overhead

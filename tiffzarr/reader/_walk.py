@@ -26,6 +26,7 @@ from tiffzarr.errors import (
     TiffFormatWarning,
 )
 from tiffzarr.format import (
+    Compression,
     Header,
     Namespace,
     RawIfd,
@@ -35,6 +36,7 @@ from tiffzarr.format import (
     parse_ifd,
     parse_ifd_count,
 )
+from tiffzarr.format._jpeg import jpeg_frame
 from tiffzarr.model import Ifd, PagePath, format_path
 from tiffzarr.reader._cache import ByteCache
 
@@ -50,6 +52,8 @@ MAX_DEPTH = 4
 """Deepest nesting of SubIFDs (and Exif → Interoperability)."""
 EAGER_LIMIT = 2**20
 """Largest value loaded at open for the tags a series interpreter needs."""
+JPEG_HEAD = 64 * 1024
+"""Bytes read from a JPEG stream to find its frame header."""
 DESCRIPTION_LIMIT = 64 * 2**20
 """Largest ImageDescription loaded at open (OME-XML can be large)."""
 
@@ -65,8 +69,8 @@ CHILD_POINTERS: dict[Namespace, dict[int, Namespace]] = {
 # Tags whose values the model or a series interpreter needs at open.
 NEEDED_TAGS = frozenset(
     {
-        254, 256, 257, 258, 259, 262, 266, 270, 277, 278, 284, 305, 317, 320, 322, 323, 330,
-        338, 339, 347, 530, 32997, 32998, 33550, 33628, 33629, 33630, 33631, 33922, 34264,
+        254, 256, 257, 258, 259, 262, 266, 270, 277, 278, 284, 292, 305, 317, 320, 322, 323,
+        330, 338, 339, 347, 529, 530, 532, 32997, 32998, 33550, 33628, 33629, 33630, 33631, 33922, 34264,
         34412, 34665, 34735, 34736, 34737, 34853, 40965, 42112, 42113, 50838, 50839, 51123,
         65420,
     }
@@ -190,10 +194,36 @@ class IfdWalker:
                 values[entry.code] = decode_value(self.header, entry, blob)
         for code, reason in invalid.items():
             self.warn(f"IFD {_where(path, namespace)}: {reason}; tag {code} ignored")
+        if namespace == "image" and 256 not in values and 513 in values and 514 in values:
+            values.update(await self._jpeg_geometry(values))
         ifd = Ifd(
             path, raw.offset, namespace, entries, values, frozenset(deferred), raw.next_offset
         )
         return WalkedIfd(ifd, invalid)
+
+    async def _jpeg_geometry(self, values: dict[int, TagValue]) -> dict[int, TagValue]:
+        """Size tags of an IFD that holds only a JPEG stream (Exif-style thumbnails).
+
+        Like libtiff, take them from the stream's frame header; the tags an IFD
+        does store are kept.
+        """
+        offset, length = values[513], values[514]
+        if not isinstance(offset, int) or not isinstance(length, int) or not length:
+            return {}
+        length = min(length, JPEG_HEAD, self.size - offset)
+        if offset >= self.size or length <= 0:
+            return {}
+        frame = jpeg_frame(await self.cache.read(offset, length))
+        if frame is None:
+            return {}
+        derived: dict[int, TagValue] = {
+            256: frame.width,
+            257: frame.height,
+            258: 8 if frame.precision <= 8 else 16,
+            259: int(Compression.OJPEG),
+            277: frame.components,
+        }
+        return {code: value for code, value in derived.items() if code not in values}
 
     def _check_entry(self, entry: TagEntry) -> str | None:
         if entry.datatype is None:

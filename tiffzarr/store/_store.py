@@ -18,7 +18,8 @@ from zarr.abc.store import (
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from tiffzarr.errors import LimitError, ReadOnlyError, SourceError, TiffFormatError, TiffZarrError
-from tiffzarr.format import MAX_SEGMENT_BYTES, Compression
+from tiffzarr._config import config
+from tiffzarr.format import Compression
 from tiffzarr.io import ByteSource, LocalSource, SourceStats, open_source
 from tiffzarr.model import WINDOW, ArrayModel, SegmentTable, TiffIndex, load_segments
 from tiffzarr.store._batch import ReadBatcher
@@ -218,11 +219,22 @@ class TiffStore(Store):
         if found is None:
             return None
         offset, nbytes = found
-        if array.codec.compression == Compression.NONE:
-            nbytes = min(nbytes, manifest.layout.stored_nbytes)
-        if nbytes > MAX_SEGMENT_BYTES:
+        layout = manifest.layout
+        if layout.segment_nbytes > config.max_chunk_bytes:
             raise LimitError(
-                f"segment of {nbytes} bytes is too large", url=url, key=key, offset=offset
+                f"a chunk of {layout.segment_nbytes} bytes exceeds max_chunk_bytes "
+                f"({config.max_chunk_bytes}; see tiffzarr.set_config)",
+                url=url,
+                key=key,
+            )
+        if array.codec.compression == Compression.NONE:
+            nbytes = min(nbytes, layout.stored_nbytes)
+        elif nbytes > 2 * layout.stored_nbytes + 2**16:
+            raise LimitError(
+                f"a segment of {nbytes} bytes cannot encode {layout.stored_nbytes} bytes",
+                url=url,
+                key=key,
+                offset=offset,
             )
         size = await self._source(source).size()
         if offset + nbytes > size:

@@ -1,0 +1,65 @@
+"""Process-wide limits, from environment variables or :func:`set_config`.
+
+>>> with set_config(max_chunk_bytes=2**20):
+...     config.max_chunk_bytes
+1048576
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+__all__ = ["Config", "config", "set_config"]
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+@dataclass(slots=True)
+class Config:
+    """Limits that protect memory from hostile or mistaken inputs.
+
+    ``max_chunk_bytes``: largest decoded chunk (one strip or tile) any codec
+    will produce; larger ones raise :class:`~tiffzarr.errors.LimitError` before
+    allocating (``TIFFZARR_MAX_CHUNK_BYTES``). ``max_read_bytes``: largest array
+    :func:`tiffzarr.imread` loads at once (``TIFFZARR_MAX_READ_BYTES``; default
+    half the physical memory).
+    """
+
+    max_chunk_bytes: int = 128 * 2**20
+    max_read_bytes: int = dataclasses.field(default_factory=lambda: _physical_memory() // 2)
+
+    @classmethod
+    def from_env(cls) -> Config:
+        out = cls()
+        for field in dataclasses.fields(cls):
+            value = os.environ.get(f"TIFFZARR_{field.name.upper()}")
+            if value is not None:
+                setattr(out, field.name, int(value))
+        return out
+
+
+config = Config.from_env()
+
+
+@contextmanager
+def set_config(**changes: int) -> Iterator[Config]:
+    """Change limits for the duration of a ``with`` block."""
+    saved = {name: getattr(config, name) for name in changes}
+    for name, value in changes.items():
+        if name not in saved or not hasattr(config, name):
+            raise AttributeError(name)
+        setattr(config, name, value)
+    try:
+        yield config
+    finally:
+        for name, value in saved.items():
+            setattr(config, name, value)
