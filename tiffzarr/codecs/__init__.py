@@ -18,9 +18,10 @@ from tiffzarr.codecs._decode import (
 from tiffzarr.codecs._numcodecs import TiffCodec
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._table import COMPRESSIONS, PREDICTORS, CompressionCodec, PredictorCodec
-from tiffzarr.codecs._zarr3 import TiffZarrCodec
+from tiffzarr.codecs._zarr3 import CHUNK_ORIGIN, TiffZarrCodec
 
 __all__ = [
+    "CHUNK_ORIGIN",
     "COMPRESSIONS",
     "PREDICTORS",
     "CompressionCodec",

@@ -24,7 +24,7 @@ from zarr.core.common import parse_named_configuration
 
 from tiffzarr.codecs._decode import decode_segment, encode_segment, stored_nbytes
 from tiffzarr.codecs._spec import SegmentSpec
-from tiffzarr.errors import ChunkDecodeError
+from tiffzarr.errors import ChunkDecodeError, TiffZarrError
 
 if TYPE_CHECKING:
     from zarr.core.array_spec import ArraySpec
@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from zarr.core.common import JSON
     from zarr.core.dtype.wrapper import TBaseDType, TBaseScalar, ZDType
 
-__all__ = ["TiffZarrCodec"]
+__all__ = ["CHUNK_ORIGIN", "TiffZarrCodec"]
+
+CHUNK_ORIGIN = "_tiffzarr_origin"
+"""Attribute a tiffzarr store sets on the buffers it returns: ``(url, chunk key)``,
+so decoding errors can say which chunk of which file failed."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,13 @@ class TiffZarrCodec(ArrayBytesCodec):
             )
 
     def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
-        array: Any = decode_segment(chunk_bytes.as_numpy_array(), self.spec)  # NDArrayLike
+        try:
+            array: Any = decode_segment(chunk_bytes.as_numpy_array(), self.spec)  # NDArrayLike
+        except TiffZarrError as exc:
+            where = getattr(chunk_bytes, CHUNK_ORIGIN, None)
+            if where is None:
+                raise
+            raise exc.located(url=where[0], key=where[1]) from exc
         if array.size != math.prod(chunk_spec.shape):
             raise ChunkDecodeError(
                 f"segment of shape {self.spec.shape} does not fill a chunk of {chunk_spec.shape}"

@@ -167,6 +167,15 @@ class PageLayout:
         return depth * rows * self.row_nbytes
 
     @functools.cached_property
+    def repairs_byte_count(self) -> bool:
+        """A byte count past the end of the file is read at the stored size.
+
+        Only for the one strip of an uncompressed page, as libtiff repairs a
+        common writer bug; elsewhere such a count is an error.
+        """
+        return self.compression == Compression.NONE and self.nsegments == 1
+
+    @functools.cached_property
     def segment_nbytes(self) -> int:
         """Bytes of one decoded segment in the page's dtype."""
         return math.prod(self.segment_shape) * self.dtype.itemsize

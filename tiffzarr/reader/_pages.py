@@ -121,15 +121,16 @@ def _check_bounds(table: SegmentTable, layout: PageLayout, size: int, code: int)
     """Refuse a loaded segment table none of whose segments lies inside the file.
 
     A table with only some segments outside (a truncated file) is kept: reading
-    those segments raises, the others read. Uncompressed segments need no more
-    than their stored size, whatever their byte counts claim.
+    those segments raises, the others read. The one strip of an uncompressed
+    page is read at its stored size whatever its byte count claims (libtiff's
+    repair of a common writer bug).
     """
     nsegments = layout.nsegments
     if not table.loaded(0, nsegments):
         return
     offsets = table.offsets.values()[:nsegments]
     counts = table.bytecounts.values()[:nsegments]
-    if layout.compression == Compression.NONE:
+    if layout.repairs_byte_count:
         counts = np.minimum(counts, np.uint64(layout.stored_nbytes))
     small = nsegments <= 16
     if small and all(o + n <= size for o, n in zip(offsets.tolist(), counts.tolist(), strict=True)):
