@@ -26,6 +26,7 @@ from typing import Any
 import imagecodecs
 import numpy as np
 
+from tiffzarr._config import config
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._table import (
     JPEG_COLORSPACES,
@@ -50,7 +51,6 @@ from tiffzarr.errors import (
     UnsupportedError,
 )
 from tiffzarr.format._enums import Compression
-from tiffzarr._config import config
 from tiffzarr.format._layout import page_dtype
 
 __all__ = ["decode_segment", "encode_segment", "stored_nbytes"]

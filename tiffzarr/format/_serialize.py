@@ -81,7 +81,13 @@ def pack_header(byteorder: ByteOrder, layout: IfdLayout, first_ifd: int, /) -> b
 
 
 def pack_ifd(
-    tags: Sequence[Tag], /, *, byteorder: ByteOrder, layout: IfdLayout, offset: int, next_offset: int = 0
+    tags: Sequence[Tag],
+    /,
+    *,
+    byteorder: ByteOrder,
+    layout: IfdLayout,
+    offset: int,
+    next_offset: int = 0,
 ) -> bytes:
     """The bytes of an IFD written at ``offset``, its out-of-line values after it.
 

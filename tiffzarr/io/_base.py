@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import logging
 import atexit
+import logging
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -298,7 +298,7 @@ class PerLoop(Generic[T]):
                         future.result(timeout=wait)
             except RuntimeError:  # the loop closed in the meantime
                 coro.close()
-            except Exception:  # noqa: BLE001 - timed out or failed at exit: release below
+            except Exception:
                 logger.debug("closing a resource in its loop failed; releasing it directly")
             else:
                 return

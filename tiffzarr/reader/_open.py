@@ -56,10 +56,10 @@ async def open_tiff(url: str, /, *, storage_options: dict[str, Any] | None = Non
 
     >>> import asyncio, numpy, tifffile, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
-    >>> tifffile.imwrite(path, numpy.zeros((2, 64, 64), "uint16"), tile=(32, 32))
+    >>> tifffile.imwrite(path, numpy.zeros((8, 64, 64), "uint16"), tile=(32, 32))
     >>> index = asyncio.run(open_tiff(path))
     >>> len(index.pages), index.series[0].shape, index.series[0].levels[0].chunks
-    (2, (2, 64, 64), (1, 32, 32))
+    (8, (8, 64, 64), (1, 32, 32))
     """
     source = open_source(url, storage_options=storage_options)
     return await read_index(source)

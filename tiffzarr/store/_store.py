@@ -18,9 +18,9 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
-from tiffzarr.errors import LimitError, ReadOnlyError, SourceError, TiffFormatError, TiffZarrError
 from tiffzarr._config import config
 from tiffzarr.codecs import CHUNK_ORIGIN
+from tiffzarr.errors import LimitError, ReadOnlyError, SourceError, TiffFormatError, TiffZarrError
 from tiffzarr.format import Compression
 from tiffzarr.io import ByteSource, LocalSource, SourceStats, open_source
 from tiffzarr.model import WINDOW, ArrayModel, SegmentTable, TiffIndex, load_segments

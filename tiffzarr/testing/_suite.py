@@ -54,8 +54,8 @@ def contract_file() -> bytes:
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, data, tile=(TILE, TILE), compression="zlib", metadata=None)
     raw = bytearray(buffer.getvalue())
-    header = parse_header(raw, size=len(raw))
-    ifd = parse_ifd(header, raw[header.first_ifd :], offset=header.first_ifd)
+    header = parse_header(bytes(raw[:16]), size=len(raw))
+    ifd = parse_ifd(header, bytes(raw[header.first_ifd :]), offset=header.first_ifd)
     for code in (324, 325):
         entry = ifd.entries[code]
         assert entry.value_offset is not None and entry.datatype is not None
@@ -122,7 +122,9 @@ class StoreContract:
         assert len(set(keys)) == len(keys)
         top = {k async for k in store.list_dir("")}
         assert top == ({"zarr.json", "c"} if store.zarr_format == 3 else set(keys))
-        assert [k async for k in store.list_prefix("zarr")] == [k for k in keys if k.startswith("zarr")]
+        assert [k async for k in store.list_prefix("zarr")] == [
+            k for k in keys if k.startswith("zarr")
+        ]
         assert all([await store.exists(k) for k in keys])
 
     async def test_pickle_round_trip(self, store: TiffStore, expected: np.ndarray) -> None:

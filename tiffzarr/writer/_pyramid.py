@@ -137,7 +137,9 @@ def write_pyramid(
     subifd_type = 18 if layout is BIGTIFF else 13
 
     def level_tags(i: int, offsets: Sequence[int] | None, subifds: Sequence[int]) -> list[Tag]:
-        tags = _tags(planned[i], tile=tile, spec=spec, layout=layout, reduced=i > 0, offsets=offsets)
+        tags = _tags(
+            planned[i], tile=tile, spec=spec, layout=layout, reduced=i > 0, offsets=offsets
+        )
         return [*tags, Tag(330, subifd_type, list(subifds))] if subifds else tags
 
     # plan: header, the IFDs (their sizes depend on types and counts only), then the tiles
