@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from zarr.abc.store import (
@@ -307,14 +308,30 @@ class TiffStore(Store):
         return located[2]
 
     # -- listing -------------------------------------------------------------
-    async def list(self) -> AsyncIterator[str]:
-        for key in self._metadata:
-            yield key
+    @property
+    def metadata(self) -> Mapping[str, bytes]:
+        """The metadata documents of every node, by key."""
+        return MappingProxyType(self._metadata)
+
+    async def chunk_locations(self) -> AsyncIterator[tuple[str, str, int, int]]:
+        """``(key, url, offset, nbytes)`` of every present chunk, array by array.
+
+        Sparse segments are left out. Segment tables load window by window, so
+        this costs a few requests per array, never one per chunk.
+        """
         for path in sorted(self.hierarchy.arrays):
             array = self.hierarchy.arrays[path]
             for key, coords in chunk_keys(path, array, self.zarr_format):
-                if await self._locate(key, array, coords) is not None:
-                    yield key
+                found = await self._locate(key, array, coords)
+                if found is not None:
+                    source, offset, nbytes = found
+                    yield key, self._urls[source], offset, nbytes
+
+    async def list(self) -> AsyncIterator[str]:
+        for key in self._metadata:
+            yield key
+        async for key, *_ in self.chunk_locations():
+            yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
         async for key in self.list():
