@@ -278,26 +278,80 @@ FAULTS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+NO_RETRY = {"read_timeout": 0.25, "retries": 0}
+QUICK_RETRY = {"read_timeout": 0.25, "retries": 4, "retry_backoff": 0.01}
+
+
 @pytest.mark.parametrize(("kind", "options"), FAULTS, ids=[f"{k}-{o}" for k, o in FAULTS])
 @pytest.mark.parametrize("call", ["read", "read_head", "size"])
-async def test_http_faults_raise(
+async def test_http_faults_raise_without_retries(
     server: RangeServer, kind: str, options: dict[str, Any], call: str
 ) -> None:
-    src = HttpSource(server.url_for("a.bin"), storage_options={"read_timeout": 0.25})
+    src = HttpSource(server.url_for("a.bin"), storage_options=NO_RETRY)
     await src.read(0, 10)  # warm: the fault hits a reused keep-alive connection
     server.faults.add(kind, **options)  # type: ignore[arg-type]
     with pytest.raises(SourceError) as info:
         if call == "read":
             await src.read(100, 5000)
         elif call == "read_head":
-            await HttpSource(
-                server.url_for("a.bin"), storage_options={"read_timeout": 0.25}
-            ).read_head(5000)
+            await HttpSource(server.url_for("a.bin"), storage_options=NO_RETRY).read_head(5000)
         else:
-            await HttpSource(server.url_for("a.bin"), storage_options={"read_timeout": 0.25}).size()
+            await HttpSource(server.url_for("a.bin"), storage_options=NO_RETRY).size()
     assert server.url in str(info.value)
     assert len(server.faults) == 0  # fired once, no hidden retry
     assert await src.read(100, 5000) == DATA[100:5100]  # and the source still works
+
+
+TRANSIENT = [f for f in FAULTS if f[0] != "ignore_range"]
+
+
+@pytest.mark.parametrize(("kind", "options"), TRANSIENT, ids=[f"{k}-{o}" for k, o in TRANSIENT])
+async def test_http_transient_faults_recover_with_exactly_two_extra_requests(
+    server: RangeServer, kind: str, options: dict[str, Any]
+) -> None:
+    if kind == "status" and "retry_after" in options:
+        options = {**options, "retry_after": 0}  # Retry-After is honoured; keep the test quick
+    src = HttpSource(server.url_for("a.bin"), storage_options=QUICK_RETRY)
+    await src.read(0, 10)
+    server.stats.reset()
+    server.faults.add(kind, times=2, **options)  # type: ignore[arg-type]
+    assert await src.read(100, 5000) == DATA[100:5100]
+    assert len(server.faults.fired) == 2 and len(server.faults) == 0
+    if kind != "slow":  # a timed-out request gets no answer, so the server does not count it
+        assert server.stats.requests == 3
+
+
+async def test_http_retry_after_is_honoured(server: RangeServer) -> None:
+    src = HttpSource(server.url_for("a.bin"), storage_options=QUICK_RETRY)
+    server.faults.add("status", status=503, retry_after=1)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    assert await src.read_head(100) == DATA[:100]
+    assert loop.time() - start >= 0.9  # waited as asked, not the 10 ms backoff
+
+
+async def test_http_permanent_fault_raises_one_error_naming_everything(server: RangeServer) -> None:
+    options = {"retries": 3, "retry_backoff": 0.01, "deadline": 5.0}
+    src = HttpSource(server.url_for("a.bin"), storage_options=options)
+    await src.read(0, 10)
+    server.stats.reset()
+    server.faults.add("status", status=503, times=100)
+    with pytest.raises(SourceError) as info:
+        await src.read(100, 50)
+    message = str(info.value)
+    assert src.url in message and "bytes=100-149" in message and "4 attempt" in message
+    assert server.stats.requests == 4
+    server.faults.clear()
+
+
+async def test_http_deadline_bounds_the_retries(server: RangeServer) -> None:
+    options = {"retries": 100, "retry_backoff": 0.05, "deadline": 0.5, "read_timeout": 0.2}
+    src = HttpSource(server.url_for("a.bin"), storage_options=options)
+    server.faults.add("slow", delay=1.0, times=100)
+    with pytest.raises(SourceError, match="attempt"):
+        await src.read(100, 50)
+    assert server.stats.requests < 10
+    server.faults.clear()
 
 
 async def test_http_whole_file_200_is_accepted(server: RangeServer) -> None:
@@ -313,7 +367,7 @@ async def test_http_whole_file_200_is_accepted(server: RangeServer) -> None:
 async def test_http_wrong_range_on_read_head(server: RangeServer) -> None:
     server.faults.add("wrong_range")
     with pytest.raises(SourceError, match="Content-Range"):
-        await HttpSource(server.url_for("a.bin")).read_head(100)
+        await HttpSource(server.url_for("a.bin"), storage_options=NO_RETRY).read_head(100)
 
 
 async def test_http_storage_options(server: RangeServer) -> None:

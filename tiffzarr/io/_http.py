@@ -17,8 +17,12 @@ one request: :meth:`HttpSource.read_head` learns the size from the
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import email.utils
 import functools
 import logging
+import random
 import re
 import socket
 from typing import Any
@@ -38,6 +42,25 @@ CONNECT_TIMEOUT = 10.0
 
 READ_TIMEOUT = 30.0
 """Default seconds to wait for the next bytes of an answer (``storage_options["read_timeout"]``)."""
+
+RETRIES = 4
+"""Default extra attempts after a transient failure (``storage_options["retries"]``)."""
+
+RETRY_BACKOFF = 0.1
+"""Default first backoff in seconds, doubled per attempt (``storage_options["retry_backoff"]``)."""
+
+DEADLINE = 60.0
+"""Default seconds one read may take, retries included (``storage_options["deadline"]``)."""
+
+MAX_BACKOFF = 10.0
+_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class _Transient(SourceError):
+    """A failure worth retrying (server busy, connection lost, short or wrong answer)."""
+
+    retry_after: float | None = None
+
 
 # storage_options passed on to every request (as fsspec's HTTPFileSystem does).
 _REQUEST_OPTIONS = frozenset(
@@ -60,7 +83,9 @@ _IGNORED_OPTIONS = frozenset(
         "use_listings_cache",
     }
 )
-_OWN_OPTIONS = frozenset({"client_kwargs", "connect_timeout", "read_timeout"})
+_OWN_OPTIONS = frozenset(
+    {"client_kwargs", "connect_timeout", "read_timeout", "retries", "retry_backoff", "deadline"}
+)
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
 _CHUNK = 1 << 16
@@ -112,6 +137,9 @@ class HttpSource(ByteSource):
                 sock_read=_seconds(options, "read_timeout", READ_TIMEOUT),
             ),
         )
+        self._retries = int(options.get("retries", RETRIES))
+        self._backoff = float(options.get("retry_backoff", RETRY_BACKOFF))
+        self._deadline = float(options.get("deadline", DEADLINE))
         self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop.shared(
             ("aiohttp", tokenize(client_kwargs)),
             functools.partial(_new_session, client_kwargs),
@@ -157,9 +185,39 @@ class HttpSource(ByteSource):
     async def _fetch(self, offset: int, length: int, *, clip: bool) -> bytes:
         """Fetch ``[offset, offset + length)``; with ``clip`` the range may end at EOF.
 
-        This is the one place where a request is made: retries will wrap it.
+        This is the one place where requests are made. Transient failures (HTTP
+        408/425/429/5xx, lost connections, timeouts, short bodies, a wrong
+        ``Content-Range``) are retried with exponential backoff and full jitter,
+        honouring ``Retry-After``, within the read's deadline; the final error
+        names the URL, the range and the attempts.
         """
-        return await self._attempt(offset, length, clip=clip)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._deadline
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await asyncio.wait_for(
+                    self._attempt(offset, length, clip=clip), max(give_up - loop.time(), 0.001)
+                )
+            except (_Transient, TimeoutError) as exc:
+                delay = self._delay(attempt, getattr(exc, "retry_after", None))
+                if attempt > self._retries or loop.time() + delay >= give_up:
+                    where = f"bytes={offset}-{offset + length - 1}"
+                    raise SourceError(
+                        f"GET {where} failed after {attempt} attempt(s): {exc}",
+                        url=self.url,
+                        offset=offset,
+                    ) from exc
+                logger.debug(
+                    "%s: attempt %d failed (%s); retrying in %.2f s", self.url, attempt, exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_BACKOFF)
+        return random.uniform(0, min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF))
 
     async def _attempt(self, offset: int, length: int, *, clip: bool) -> bytes:
         where = f"bytes={offset}-{offset + length - 1}"
@@ -177,7 +235,7 @@ class HttpSource(ByteSource):
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
-            raise SourceError(
+            raise _Transient(
                 f"GET {where} {kind}: {type(exc).__name__}: {exc}", url=self.url, offset=offset
             ) from exc
 
@@ -201,11 +259,14 @@ class HttpSource(ByteSource):
                 offset=offset,
             )
         if status not in (200, 206):
-            raise SourceError(
+            kind = _Transient if status in _RETRY_STATUS else SourceError
+            error = kind(
                 f"HTTP {status} {response.reason or ''} for GET {where}".rstrip(),
                 url=self.url,
                 offset=offset,
             )
+            error.retry_after = _retry_after(response.headers.get("Retry-After"))  # type: ignore[attr-defined]
+            raise error
         if encoding not in ("identity", ""):
             raise SourceError(
                 f"HTTP {status} with Content-Encoding {encoding!r} for GET {where}",
@@ -231,7 +292,7 @@ class HttpSource(ByteSource):
             or last + 1 != stop
             or (total is not None and total <= last)
         ):
-            raise SourceError(
+            raise _Transient(
                 f"HTTP 206 with Content-Range {header!r} for GET {where}",
                 url=self.url,
                 offset=offset,
@@ -266,6 +327,25 @@ class HttpSource(ByteSource):
                 f"file size changed from {self._known_size} to {total} bytes (GET {where})",
                 url=self.url,
             )
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number or an HTTP date).
+
+    >>> _retry_after("3"), _retry_after(None), _retry_after("soon")
+    (3.0, None, None)
+    """
+    if not header:
+        return None
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.datetime.now(datetime.UTC)).total_seconds(), 0.0)
 
 
 def _seconds(options: dict[str, Any], key: str, default: float) -> float | None:
@@ -306,7 +386,7 @@ async def _read_body(
             )
         chunks.append(chunk)
     if received != length and not at_most:
-        raise SourceError(
+        raise _Transient(
             f"HTTP {response.status} body has {received} bytes, expected {length}",
             url=url,
             offset=offset,
