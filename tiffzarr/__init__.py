@@ -43,9 +43,11 @@ __all__ = [
 ]
 
 
-def open_tiff(url: str, /, *, storage_options: dict[str, Any] | None = None) -> TiffIndex:
+def open_tiff(
+    url: str, /, *, storage_options: dict[str, Any] | None = None, predict: bool = True
+) -> TiffIndex:
     """Parse the TIFF at ``url`` into its model (blocking twin of the coroutine)."""
-    return run_sync(_open_tiff(url, storage_options=storage_options))
+    return run_sync(_open_tiff(url, storage_options=storage_options, predict=predict))
 
 
 def open_store(
@@ -59,6 +61,7 @@ def open_store(
     zarr_format: Literal[2, 3] = 3,
     chunkmode: Literal["segment", "page"] = "segment",
     fill_value: float | int | None = None,
+    predict: bool = True,
 ) -> TiffStore:
     """A read-only zarr store over the TIFF at ``url`` (blocking twin).
 
@@ -80,6 +83,7 @@ def open_store(
             zarr_format=zarr_format,
             chunkmode=chunkmode,
             fill_value=fill_value,
+            predict=predict,
         )
     )
 

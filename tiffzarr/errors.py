@@ -17,10 +17,12 @@ from __future__ import annotations
 
 __all__ = [
     "ChunkDecodeError",
+    "ChunkEncodeError",
     "IfdCycleError",
     "LimitError",
     "NotFoundError",
     "ReadOnlyError",
+    "RefsError",
     "SourceError",
     "SourceNotFoundError",
     "TiffFormatError",
@@ -29,6 +31,7 @@ __all__ = [
     "TiffZarrWarning",
     "UnsupportedCompressionError",
     "UnsupportedError",
+    "WriteError",
 ]
 
 
@@ -164,3 +167,21 @@ class TiffZarrWarning(UserWarning):
 
 class TiffFormatWarning(TiffZarrWarning):
     """A recoverable defect in a file: something was ignored or repaired."""
+
+
+class ChunkEncodeError(TiffZarrError, ValueError):
+    """A segment could not be encoded (the codec refused the data or its options)."""
+
+
+class WriteError(TiffZarrError, OSError):
+    """Writing a file failed (unwritable target, full disk, ...); no partial file was left.
+
+    ``errno`` is copied from the operating system's error when there is one.
+    """
+
+
+class RefsError(TiffZarrError, ValueError):
+    """A reference set (kerchunk JSON or parquet) is malformed, or points where it may not.
+
+    The message names the reference key (``chunk '0.0'``) that is at fault.
+    """

@@ -24,11 +24,14 @@ __all__ = ["Tag", "ifd_nbytes", "pack_header", "pack_ifd"]
 class Tag:
     """A tag to write: code, field type code and value.
 
-    ``value`` is a ``str`` for ASCII, ``bytes`` for BYTE/UNDEFINED, else numbers
-    (rationals as ``(numerator, denominator)`` pairs).
+    ``value`` is a ``str`` for ASCII, ``bytes`` for BYTE/UNDEFINED (or values of
+    any type already packed in the file's byte order), else numbers (rationals as
+    ``(numerator, denominator)`` pairs).
 
     >>> Tag(256, 3, 512).count, Tag(270, 2, "hi").count, Tag(282, 5, [(72, 1)]).count
     (1, 3, 1)
+    >>> Tag(324, 4, bytes(12)).count
+    3
     """
 
     code: int
@@ -40,7 +43,7 @@ class Tag:
         if isinstance(self.value, str):
             return len(self.value.encode()) + 1
         if isinstance(self.value, bytes):
-            return len(self.value)
+            return len(self.value) // DATA_TYPES[self.type].itemsize
         n = int(np.asarray(self.value).size)
         return n // DATA_TYPES[self.type].per_value
 

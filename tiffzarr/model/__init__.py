@@ -9,7 +9,14 @@ from tiffzarr.model._array import (
     segment_spec,
 )
 from tiffzarr.model._index import Ifd, Page, PagePath, TiffIndex, format_path
-from tiffzarr.model._segments import WINDOW, OffsetFix, SegmentTable, TagArray, load_segments
+from tiffzarr.model._segments import (
+    WINDOW,
+    OffsetFix,
+    PageCheck,
+    SegmentTable,
+    TagArray,
+    load_segments,
+)
 
 __all__ = [
     "WINDOW",
@@ -19,6 +26,7 @@ __all__ = [
     "Location",
     "OffsetFix",
     "Page",
+    "PageCheck",
     "PagePath",
     "SegmentTable",
     "Series",

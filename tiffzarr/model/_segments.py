@@ -15,9 +15,11 @@ from typing import Literal
 
 import numpy as np
 
+from tiffzarr.errors import TiffFormatError
+from tiffzarr.format._template import IfdTemplate
 from tiffzarr.io import ByteSource
 
-__all__ = ["WINDOW", "OffsetFix", "SegmentTable", "TagArray", "load_segments"]
+__all__ = ["WINDOW", "OffsetFix", "PageCheck", "SegmentTable", "TagArray", "load_segments"]
 
 WINDOW = 8192
 """Values per window of a lazily loaded tag array."""
@@ -143,12 +145,49 @@ class TagArray:
         return np.concatenate(parts)[: self.count]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PageCheck:
+    """A page whose IFD was predicted, not read: check it before trusting it.
+
+    The page is ``delta`` pages after the reference page of ``template``; its
+    real IFD block must equal ``template.expected(delta)``.
+    """
+
+    template: IfdTemplate
+    delta: int
+    _state: list[bool] = field(default_factory=lambda: [False], repr=False)
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """File ``(offset, length)`` of the block to read."""
+        return self.template.span(self.delta)
+
+    @property
+    def verified(self) -> bool:
+        return self._state[0]
+
+    def verify(self, block: bytes, /, *, url: str) -> None:
+        """Accept the block read from the file, or raise when it differs."""
+        if block != self.template.expected(self.delta):
+            raise TiffFormatError(
+                "the IFD differs from the layout predicted from its neighbours; "
+                "open the file with predict=False",
+                url=url,
+                offset=self.template.ifd(self.delta),
+            )
+        self._state[0] = True
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentTable:
-    """Offsets and byte counts of the segments of one page (or virtual page)."""
+    """Offsets and byte counts of the segments of one page (or virtual page).
+
+    ``check`` is set for pages predicted from their neighbours' layout.
+    """
 
     offsets: TagArray
     bytecounts: TagArray
+    check: PageCheck | None = field(default=None, compare=False)
 
     @property
     def count(self) -> int:

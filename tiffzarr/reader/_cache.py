@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from tiffzarr.errors import LimitError, SourceError
 from tiffzarr.io import ByteSource
@@ -57,6 +57,13 @@ class ByteCache:
             del self._starts[j], self._blocks[j]
             if j < i:
                 i -= 1
+
+    def add_many(self, blocks: Iterable[tuple[int, bytes]]) -> None:
+        """Keep many small blocks at once (predicted IFDs); no eviction."""
+        pairs = sorted([*zip(self._starts, self._blocks, strict=True), *blocks], key=lambda p: p[0])
+        self._starts = [start for start, _ in pairs]
+        self._blocks = [block for _, block in pairs]
+        self._held = sum(len(b) for b in self._blocks)
 
     def find(self, offset: int, length: int) -> bytes | None:
         """The cached bytes ``[offset, offset + length)``, or ``None``."""

@@ -19,21 +19,25 @@ FIRST_READ = 64 * 1024
 """Size of the first request: enough for the header and IFDs of most COGs."""
 
 
-async def read_index(source: ByteSource, /) -> TiffIndex:
+async def read_index(source: ByteSource, /, *, predict: bool = True) -> TiffIndex:
     """Parse the file behind ``source`` into a :class:`~tiffzarr.model.TiffIndex`.
 
-    Raises the first page's error when no page of the main chain describes a
-    readable image.
+    With ``predict``, runs of uniform pages are predicted from two of them and
+    checked lazily (see :mod:`tiffzarr.reader._predict`). Raises the first
+    page's error when no page of the main chain describes a readable image.
     """
     head = await source.read_head(FIRST_READ)
     size = await source.size()
     header = parse_header(head, size=size, url=source.url)
     cache = ByteCache(source, size)
     cache.add(0, head)
-    walker = IfdWalker(cache, header, url=source.url)
+    walker = IfdWalker(cache, header, url=source.url, predict=predict)
     chain = await walker.children(await walker.main_chain())
     pages = tuple(
-        build_page(w, cache=cache, header=header, url=source.url, ndpi=walker.ndpi) for w in chain
+        build_page(
+            w, cache=cache, header=header, url=source.url, ndpi=walker.ndpi, checks=walker.checks
+        )
+        for w in chain
     )
     if all(p.error is not None for p in pages):
         error = pages[0].error
@@ -51,7 +55,9 @@ async def read_index(source: ByteSource, /) -> TiffIndex:
     return dataclasses.replace(index, series=interpret(index))
 
 
-async def open_tiff(url: str, /, *, storage_options: dict[str, Any] | None = None) -> TiffIndex:
+async def open_tiff(
+    url: str, /, *, storage_options: dict[str, Any] | None = None, predict: bool = True
+) -> TiffIndex:
     """Parse the TIFF at ``url`` (a path or any fsspec URL) into its model.
 
     >>> import asyncio, numpy, tifffile, tempfile, os
@@ -62,4 +68,4 @@ async def open_tiff(url: str, /, *, storage_options: dict[str, Any] | None = Non
     (8, (8, 64, 64), (1, 32, 32))
     """
     source = open_source(url, storage_options=storage_options)
-    return await read_index(source)
+    return await read_index(source, predict=predict)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import numpy as np
 
 from tiffzarr.errors import TiffFormatError, TiffZarrError
 from tiffzarr.format import Compression, Header, PageLayout, page_layout
-from tiffzarr.model import Ifd, OffsetFix, Page, SegmentTable, TagArray, format_path
+from tiffzarr.format._template import IfdTemplate
+from tiffzarr.model import Ifd, OffsetFix, Page, PageCheck, SegmentTable, TagArray, format_path
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._walk import WalkedIfd
 
@@ -19,7 +23,13 @@ GEOMETRY_TAGS = frozenset(
 
 
 def build_page(
-    walked: WalkedIfd, *, cache: ByteCache, header: Header, url: str, ndpi: bool
+    walked: WalkedIfd,
+    *,
+    cache: ByteCache,
+    header: Header,
+    url: str,
+    ndpi: bool,
+    checks: Mapping[int, tuple[IfdTemplate, int]] | None = None,
 ) -> Page:
     """Build the page (and its SubIFD pages) of an image IFD.
 
@@ -29,12 +39,17 @@ def build_page(
     ifd = walked.ifd
     try:
         layout, segments = _geometry(walked, cache=cache, header=header, ndpi=ndpi)
+        predicted = (checks or {}).get(ifd.offset)
+        if predicted is not None:
+            segments = dataclasses.replace(segments, check=PageCheck(*predicted))
         error = None
     except TiffZarrError as exc:
         layout, segments = None, None
         error = exc.located(url=url, ifd=format_path(ifd.path))
     subifds = tuple(
-        None if sub is None else build_page(sub, cache=cache, header=header, url=url, ndpi=ndpi)
+        None
+        if sub is None
+        else build_page(sub, cache=cache, header=header, url=url, ndpi=ndpi, checks=checks)
         for sub in walked.subifds
     )
     offsets = ifd.values.get(330)

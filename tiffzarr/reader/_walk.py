@@ -37,8 +37,10 @@ from tiffzarr.format import (
     parse_ifd_count,
 )
 from tiffzarr.format._jpeg import jpeg_frame
+from tiffzarr.format._template import IfdTemplate
 from tiffzarr.model import Ifd, PagePath, format_path
 from tiffzarr.reader._cache import ByteCache
+from tiffzarr.reader._predict import predict_run
 
 __all__ = ["IfdWalker", "WalkedIfd"]
 
@@ -90,8 +92,11 @@ class WalkedIfd:
 class IfdWalker:
     """Reads the IFD tree of one file through a cache."""
 
-    def __init__(self, cache: ByteCache, header: Header, *, url: str) -> None:
+    def __init__(self, cache: ByteCache, header: Header, *, url: str, predict: bool = True) -> None:
         self.cache = cache
+        self.predict = predict
+        self.checks: dict[int, tuple[IfdTemplate, int]] = {}
+        """Predicted pages that were not read: IFD offset → (template, pages on)."""
         self.header = header
         self.url = url
         self.size = cache.size
@@ -249,29 +254,41 @@ class IfdWalker:
 
     # -- the tree --------------------------------------------------------
     async def main_chain(self) -> list[WalkedIfd]:
-        """The chain of IFDs from the header; a broken link after the first ends it."""
+        """The chain of IFDs from the header; a broken link after the first ends it.
+
+        Runs of uniform pages are predicted rather than read one by one (see
+        :mod:`tiffzarr.reader._predict`).
+        """
         chain: list[WalkedIfd] = []
+        previous: RawIfd | None = None
+        predicted_until = -1  # chain index of the last predicted page
         offset = self.header.first_ifd
         while offset:
             k = len(chain)
             try:
                 self.claim(offset, str(k))
-                walked = await self.read_ifd(offset, (k,), "image")
-                if k == 0 and 65420 in walked.ifd.entries:
-                    walked = await self._reread_as_ndpi(offset)
+                raw = await self.read_raw(offset, str(k))
+                if k == 0 and 65420 in raw.entries:
+                    self.ndpi = True
+                    raw = await self.read_raw(offset, str(k))
+                walked = await self.load(raw, (k,), "image")
             except TiffFormatError as exc:
                 if k == 0:
                     raise
                 self.warn(f"the IFD chain ends after {k} IFDs: {exc}")
                 break
             chain.append(walked)
+            if self.predict and k > predicted_until and _strided(previous, raw):
+                assert previous is not None
+                run = await predict_run(self.cache, self.header, previous, raw)
+                if run is not None:
+                    predicted_until = k + run.count
+                    for delta in range(1, run.count + 1):
+                        if delta not in run.read:
+                            self.checks[run.template.ifd(delta)] = (run.template, delta)
+            previous = raw
             offset = walked.ifd.next_offset
         return chain
-
-    async def _reread_as_ndpi(self, offset: int) -> WalkedIfd:
-        """NDPI stores 64-bit next-IFD offsets in classic TIFF."""
-        self.ndpi = True
-        return await self.read_ifd(offset, (0,), "image")
 
     async def children(self, roots: Sequence[WalkedIfd]) -> list[WalkedIfd]:
         """Attach SubIFDs and private IFDs to ``roots``, one tree level at a time."""
@@ -339,6 +356,11 @@ class IfdWalker:
             else:
                 extra.append((namespace, built))
         return dataclasses.replace(node, subifds=tuple(subifds), extra=tuple(extra))
+
+
+def _strided(a: RawIfd | None, b: RawIfd) -> bool:
+    """Whether ``a`` → ``b`` → ``b``'s next IFD are equally spaced (worth a prediction)."""
+    return a is not None and 0 < b.offset - a.offset == b.next_offset - b.offset
 
 
 def _where(path: PagePath, namespace: Namespace) -> str:

@@ -34,11 +34,14 @@ async def open_store(
     zarr_format: ZarrFormat = 3,
     chunkmode: ChunkMode = "segment",
     fill_value: float | int | None = None,
+    predict: bool = True,
 ) -> TiffStore:
     """Parse the TIFF at ``url`` and return a read-only zarr store over it.
 
     ``url`` may also be an already parsed :class:`~tiffzarr.model.TiffIndex`
-    (then ``storage_options`` must be the ones it was opened with).
+    (then ``storage_options`` must be the ones it was opened with). ``predict``
+    lets runs of uniform pages be predicted instead of read (each predicted page
+    is checked against the file before its pixels are served).
     """
     if zarr_format not in (2, 3):
         raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format!r}")
@@ -47,7 +50,7 @@ async def open_store(
     if isinstance(url, TiffIndex):
         index = url
     else:
-        index = await open_tiff(url, storage_options=storage_options)
+        index = await open_tiff(url, storage_options=storage_options, predict=predict)
     hierarchy = build_hierarchy(index, series=series, level=level, page=page)
     return TiffStore(
         index,

@@ -85,7 +85,13 @@ def build_hierarchy(
             )
         chosen = index.series[series]
         if level is not None:
-            arrays[""] = chosen.level(level)
+            count = len(chosen.levels)
+            if not -count <= level < count:
+                raise NotFoundError(
+                    f"no level {level} in series {series} (the series has {count})",
+                    url=index.url,
+                )
+            arrays[""] = chosen.levels[level]
         else:
             _series_nodes(chosen, "", groups, arrays)
         return Hierarchy(groups, arrays)

@@ -8,7 +8,7 @@ import json
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from zarr.abc.store import (
     ByteRequest,
@@ -24,7 +24,14 @@ from tiffzarr.codecs import CHUNK_ORIGIN
 from tiffzarr.errors import LimitError, ReadOnlyError, SourceError, TiffFormatError, TiffZarrError
 from tiffzarr.format import Compression
 from tiffzarr.io import ByteSource, LocalSource, SourceStats, open_source
-from tiffzarr.model import WINDOW, ArrayModel, SegmentTable, TiffIndex, load_segments
+from tiffzarr.model import (
+    WINDOW,
+    ArrayModel,
+    PageCheck,
+    SegmentTable,
+    TiffIndex,
+    load_segments,
+)
 from tiffzarr.store._batch import ReadBatcher
 from tiffzarr.store._hierarchy import Hierarchy
 from tiffzarr.store._metadata import ZarrFormat, chunk_keys, metadata_documents, parse_chunk_key
@@ -36,6 +43,14 @@ REMOTE_GAP = 2**20
 REMOTE_BLOCK = 16 * 2**20
 LOCAL_GAP = 0
 LOCAL_BLOCK = 8 * 2**20
+
+
+class _Located(NamedTuple):
+    source: int
+    offset: int
+    nbytes: int
+    check: PageCheck | None
+    url: str
 
 
 class TiffStore(Store):
@@ -203,8 +218,8 @@ class TiffStore(Store):
 
     async def _locate(
         self, key: str, array: ArrayModel, coords: tuple[int, ...]
-    ) -> tuple[int, int, int] | None:
-        """``(store source index, offset, nbytes)`` of a chunk, ``None`` when absent."""
+    ) -> _Located | None:
+        """Where a chunk's bytes are, ``None`` when it is absent (sparse or no page)."""
         manifest = array.manifest
         page, segment = manifest.split(coords)
         table = manifest.table(page)
@@ -250,7 +265,19 @@ class TiffStore(Store):
                 key=key,
                 offset=offset,
             )
-        return source, offset, nbytes
+        return _Located(source, offset, nbytes, table.check, url)
+
+    async def _read(self, located: _Located, start: int, stop: int) -> bytes:
+        """The chunk's bytes ``[start, stop)``; a predicted page is checked at the same time
+        (both reads go out in the same tick, so neighbouring reads share requests)."""
+        batcher = self._batcher()
+        read = batcher.read(located.source, located.offset + start, stop - start)
+        check = located.check
+        if check is None or check.verified:
+            return await read
+        data, block = await asyncio.gather(read, batcher.read(located.source, *check.span))
+        check.verify(block, url=located.url)
+        return data
 
     # -- reading -------------------------------------------------------------
     async def get(
@@ -272,14 +299,13 @@ class TiffStore(Store):
             located = await self._locate(key, array, coords)
             if located is None:
                 return None
-            source, offset, nbytes = located
-            start, stop = _clip(byte_range, nbytes)
-            data = await self._batcher().read(source, offset + start, stop - start)
+            start, stop = _clip(byte_range, located.nbytes)
+            data = await self._read(located, start, stop)
         except TiffZarrError as exc:
             raise exc.located(key=key) from exc
         buffer = prototype.buffer.from_bytes(data)
         with contextlib.suppress(AttributeError):  # buffers that take no attributes
-            setattr(buffer, CHUNK_ORIGIN, (self._urls[source], key))
+            setattr(buffer, CHUNK_ORIGIN, (located.url, key))
         return buffer
 
     async def get_partial_values(
@@ -305,7 +331,7 @@ class TiffStore(Store):
         located = None if resolved is None else await self._locate(key, resolved[1], resolved[2])
         if located is None:
             raise FileNotFoundError(key)
-        return located[2]
+        return located.nbytes
 
     # -- listing -------------------------------------------------------------
     @property
@@ -321,11 +347,21 @@ class TiffStore(Store):
         """
         for path in sorted(self.hierarchy.arrays):
             array = self.hierarchy.arrays[path]
-            for key, coords in chunk_keys(path, array, self.zarr_format):
-                found = await self._locate(key, array, coords)
+            located = [
+                (key, await self._locate(key, array, coords))
+                for key, coords in chunk_keys(path, array, self.zarr_format)
+            ]
+            await self._verify_all(found for _, found in located if found is not None)
+            for key, found in located:
                 if found is not None:
-                    source, offset, nbytes = found
-                    yield key, self._urls[source], offset, nbytes
+                    yield key, found.url, found.offset, found.nbytes
+
+    async def _verify_all(self, located: Iterable[_Located]) -> None:
+        """Check every predicted page among ``located``, a batch of reads at a time."""
+        todo = {id(f.check): f for f in located if f.check is not None and not f.check.verified}
+        pending = list(todo.values())
+        for i in range(0, len(pending), 256):
+            await asyncio.gather(*(self._read(f, 0, 0) for f in pending[i : i + 256]))
 
     async def list(self) -> AsyncIterator[str]:
         for key in self._metadata:

@@ -1,0 +1,269 @@
+"""A store serialised as a kerchunk reference set (version 0 or 1, zarr v2 or v3).
+
+The metadata documents and chunk keys are the store's own; only the codec
+description of an array changes, to standard codecs where they decode its
+segments exactly (``codecs="portable"``). Sparse segments have no entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from tiffzarr.codecs._portable import portable_codecs
+from tiffzarr.format import Compression
+from tiffzarr.model import ArrayModel, PagePath, TiffIndex
+from tiffzarr.refs._urls import absolute_url, relative_url
+from tiffzarr.store import TiffStore, ZarrFormat, open_store
+
+__all__ = ["CodecChoice", "ReferenceSet", "Version", "nest_references", "references", "store_references"]
+
+Version = Literal[0, 1]
+CodecChoice = Literal["portable", "tiffzarr"]
+
+
+class ReferenceSet(dict[str, Any]):
+    """A kerchunk reference set: a plain ``dict`` (JSON-able as it is) that also says
+    which arrays kept tiffzarr's codec.
+
+    ``fallbacks`` maps the path of each array (``""`` for an array at the root)
+    whose segments no standard codec decodes exactly to the reason; reading those
+    arrays needs tiffzarr installed (its ``tiffzarr.tiff`` codec). It is empty when
+    every array is portable, and always empty for ``codecs="tiffzarr"``.
+    """
+
+    __slots__ = ("fallbacks",)
+
+    def __init__(self, data: Mapping[str, Any], /, *, fallbacks: Mapping[str, str]) -> None:
+        super().__init__(data)
+        self.fallbacks: dict[str, str] = dict(fallbacks)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (dict(self), self.fallbacks))
+
+
+def _rebuild(data: dict[str, Any], fallbacks: dict[str, str]) -> ReferenceSet:
+    return ReferenceSet(data, fallbacks=fallbacks)
+
+
+async def references(
+    url_or_index: str | TiffIndex,
+    /,
+    *,
+    series: int | None = None,
+    level: int | None = None,
+    page: int | PagePath | None = None,
+    storage_options: dict[str, Any] | None = None,
+    version: Version = 1,
+    zarr_format: ZarrFormat = 2,
+    codecs: CodecChoice = "portable",
+    inline_threshold: int = 0,
+    target_url: str | None = None,
+) -> ReferenceSet:
+    """The kerchunk references of the store that ``open_store`` makes with these arguments.
+
+    Parameters
+    ----------
+    url_or_index
+        The TIFF's path or URL, or its parsed :class:`~tiffzarr.model.TiffIndex`.
+    series, level, page, storage_options
+        As for :func:`tiffzarr.open_store`.
+    version
+        1: URLs as ``{{u}}`` templates (``u``, or ``u0``, ``u1``... for several files);
+        0: every reference holds its URL.
+    zarr_format
+        2 (``.zarray``; what kerchunk tools expect) or 3 (``zarr.json``).
+    codecs
+        ``"portable"``: standard numcodecs/imagecodecs codecs wherever they decode the
+        segments exactly, tiffzarr's codec elsewhere (see ``ReferenceSet.fallbacks``);
+        ``"tiffzarr"``: tiffzarr's codec for every array.
+    inline_threshold
+        Chunks smaller than this many bytes are read now and stored in the reference
+        set (``"base64:..."``), as kerchunk does.
+    target_url
+        Where the reference file will be: target URLs in its folder are written
+        relative to it.
+
+    Returns
+    -------
+    ReferenceSet
+        A ``dict``; ``.fallbacks`` names the arrays that kept tiffzarr's codec.
+
+    Examples
+    --------
+    >>> import asyncio, numpy, tifffile, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
+    >>> tifffile.imwrite(path, numpy.zeros((64, 64), "uint16"), tile=(32, 32),
+    ...                  compression="zlib")
+    >>> refs = asyncio.run(references(path, target_url=path + ".json"))
+    >>> refs["templates"], refs["refs"]["0.1"][0], json.loads(refs["refs"][".zarray"])["compressor"]
+    ({'u': 'a.tif'}, '{{u}}', {'id': 'zlib', 'level': 6})
+    """
+    _check_options(version=version, codecs=codecs, inline_threshold=inline_threshold)
+    store = await open_store(
+        url_or_index,
+        series=series,
+        level=level,
+        page=page,
+        storage_options=storage_options,
+        zarr_format=zarr_format,
+    )
+    return await store_references(
+        store,
+        version=version,
+        codecs=codecs,
+        inline_threshold=inline_threshold,
+        target_url=target_url,
+    )
+
+
+def _check_options(*, version: int, codecs: str, inline_threshold: int) -> None:
+    if version not in (0, 1):
+        raise ValueError(f"version must be 0 or 1, not {version!r}")
+    if codecs not in ("portable", "tiffzarr"):
+        raise ValueError(f"codecs must be 'portable' or 'tiffzarr', not {codecs!r}")
+    if isinstance(inline_threshold, bool) or not isinstance(inline_threshold, int):
+        raise TypeError(f"inline_threshold must be an int, not {inline_threshold!r}")
+    if inline_threshold < 0:
+        raise ValueError(f"inline_threshold must not be negative, not {inline_threshold}")
+
+
+async def store_references(
+    store: TiffStore,
+    /,
+    *,
+    version: Version = 1,
+    codecs: CodecChoice = "portable",
+    inline_threshold: int = 0,
+    target_url: str | None = None,
+) -> ReferenceSet:
+    """The reference set of an open store (see :func:`references` for the options).
+
+    Segment tables load window by window: this costs a few requests per array,
+    never one per chunk (except for chunks inlined by ``inline_threshold``).
+    """
+    _check_options(version=version, codecs=codecs, inline_threshold=inline_threshold)
+    locations = [loc async for loc in store.chunk_locations()]
+    documents, fallbacks = _documents(store, codecs, locations)
+    inline = await _inline_chunks(store, locations, inline_threshold)
+    written = {}
+    for _, url, _, _ in locations:
+        if url not in written:
+            written[url] = relative_url(url, target_url) if target_url else absolute_url(url)
+    refs: dict[str, Any] = {key: doc.decode() for key, doc in documents.items()}
+    if version == 0:
+        for key, url, offset, nbytes in locations:
+            refs[key] = inline.get(key) or [written[url], offset, nbytes]
+        return ReferenceSet(refs, fallbacks=fallbacks)
+    names = _template_names(list(written))
+    for key, url, offset, nbytes in locations:
+        refs[key] = inline.get(key) or [f"{{{{{names[url]}}}}}", offset, nbytes]
+    templates = {names[url]: written[url] for url in written}
+    return ReferenceSet({"version": 1, "templates": templates, "refs": refs}, fallbacks=fallbacks)
+
+
+def _template_names(urls: list[str]) -> dict[str, str]:
+    """``u`` for one file, ``u0``, ``u1``... for several (in order of first use)."""
+    if len(urls) == 1:
+        return {urls[0]: "u"}
+    return {url: f"u{i}" for i, url in enumerate(urls)}
+
+
+def _documents(
+    store: TiffStore, codecs: CodecChoice, locations: list[tuple[str, str, int, int]]
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The store's metadata documents, with standard codecs where they are exact."""
+    documents = dict(store.metadata)
+    fallbacks: dict[str, str] = {}
+    if codecs == "tiffzarr":
+        return documents, fallbacks
+    sizes: dict[str, list[int]] = {path: [] for path in store.hierarchy.arrays}
+    for key, _, _, nbytes in locations:
+        sizes[_array_path(key, store)].append(nbytes)
+    for path, array in store.hierarchy.arrays.items():
+        partial = partial_segments(array, sizes[path])
+        result = portable_codecs(array.codec, zarr_format=store.zarr_format, partial_segments=partial)
+        if result.fields is None:
+            fallbacks[path] = result.reason or "no standard codec"
+            continue
+        prefix = f"{path}/" if path else ""
+        key = prefix + ("zarr.json" if store.zarr_format == 3 else ".zarray")
+        doc = json.loads(documents[key])
+        doc.update(result.fields)
+        documents[key] = json.dumps(doc, indent=1, allow_nan=False).encode()
+    return documents, fallbacks
+
+
+def _array_path(key: str, store: TiffStore) -> str:
+    """The path of the array a chunk key belongs to."""
+    if store.zarr_format == 3:
+        return "" if key.startswith("c/") else key.partition("/c/")[0]
+    return key.rpartition("/")[0]
+
+
+def partial_segments(array: ArrayModel, /, nbytes: list[int] | None = None) -> bool:
+    """Whether some segments of ``array`` store fewer rows than a chunk holds.
+
+    That is the last strip of a page whose length is not a multiple of
+    RowsPerStrip (tiles are always stored whole), and, for uncompressed arrays,
+    any segment whose byte count (``nbytes``, as the store serves them) is short.
+    tiffzarr's codec pads such segments; a standard codec needs them whole.
+    """
+    layout = array.manifest.layout
+    if not layout.tiled and layout.length % layout.tile[1] != 0:
+        return True
+    if layout.compression == Compression.NONE and nbytes:
+        return min(nbytes) < layout.stored_nbytes
+    return False
+
+
+async def _inline_chunks(
+    store: TiffStore, locations: list[tuple[str, str, int, int]], threshold: int
+) -> dict[str, str]:
+    """``"base64:..."`` data of the chunks smaller than ``threshold`` bytes."""
+    keys = [key for key, _, _, nbytes in locations if nbytes < threshold]
+    if not keys:
+        return {}
+    buffers = await asyncio.gather(*(store.get(key) for key in keys))
+    out = {}
+    for key, buffer in zip(keys, buffers, strict=True):
+        if buffer is not None:
+            out[key] = "base64:" + base64.b64encode(buffer.to_bytes()).decode("ascii")
+    return out
+
+
+def nest_references(refs: Mapping[str, Any], path: str, /) -> dict[str, Any]:
+    """The reference set with every node moved below a new root group, under ``path``.
+
+    kerchunk tools work on groups of named arrays: ``MultiZarrToZarr`` combines
+    the arrays of groups, and a parquet reference set (fsspec's
+    ``LazyReferenceMapper``) cannot hold the chunks of an array at its root. A
+    single-array store has its array at the root; this moves it to ``path``.
+
+    >>> nested = nest_references({".zarray": "{}", "0.0": ["a.tif", 8, 100]}, "image")
+    >>> sorted(nested)
+    ['.zattrs', '.zgroup', 'image/.zarray', 'image/0.0']
+    """
+    path = path.strip("/")
+    if not path:
+        raise ValueError("nest_references needs a non-empty path")
+    version = refs.get("version")
+    entries: Mapping[str, Any] = refs.get("refs", {}) if version == 1 else refs
+    v3 = any(key == "zarr.json" or key.endswith("/zarr.json") for key in entries)
+    moved: dict[str, Any] = {}
+    if v3:
+        group = {"zarr_format": 3, "node_type": "group", "attributes": {}}
+        moved["zarr.json"] = json.dumps(group, indent=1)
+    else:
+        moved[".zgroup"] = json.dumps({"zarr_format": 2}, indent=1)
+        moved[".zattrs"] = json.dumps({}, indent=1)
+    for key, value in entries.items():
+        if version != 1 and key == "version":
+            continue
+        moved[f"{path}/{key}"] = value
+    if version == 1:
+        return {**refs, "refs": moved}
+    return moved
