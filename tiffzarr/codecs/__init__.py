@@ -16,6 +16,7 @@ from tiffzarr.codecs._decode import (
     stored_nbytes,
 )
 from tiffzarr.codecs._numcodecs import TiffCodec
+from tiffzarr.codecs._page import decode_chunk, frame_segments, split_frame
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._table import COMPRESSIONS, PREDICTORS, CompressionCodec, PredictorCodec
 from tiffzarr.codecs._zarr3 import CHUNK_ORIGIN, TiffZarrCodec
@@ -29,9 +30,12 @@ __all__ = [
     "SegmentSpec",
     "TiffCodec",
     "TiffZarrCodec",
+    "decode_chunk",
     "decode_segment",
     "encode_segment",
+    "frame_segments",
     "register_codecs",
+    "split_frame",
     "stored_nbytes",
 ]
 

@@ -18,7 +18,8 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
-from tiffzarr.codecs._decode import decode_segment, encode_segment
+from tiffzarr.codecs._decode import encode_segment
+from tiffzarr.codecs._page import decode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
 
 __all__ = ["TiffCodec"]
@@ -56,7 +57,7 @@ class TiffCodec(Codec):
 
     def decode(self, buf: Any, out: Any = None) -> Any:
         """Decode one segment's bytes; copy into ``out`` when given."""
-        array = decode_segment(ensure_contiguous_ndarray(buf), self.spec)
+        array = decode_chunk(ensure_contiguous_ndarray(buf), self.spec)
         if out is None:
             return array
         return ndarray_copy(array, out)

@@ -13,7 +13,7 @@ __all__ = ["SegmentSpec"]
 
 _BINARY = ("jpegtables", "jpegheader")
 """Fields holding bytes, base64-encoded in the JSON config."""
-_TUPLES = ("shape", "subsampling", "ycbcrcoefficients", "referenceblackwhite")
+_TUPLES = ("shape", "subsampling", "ycbcrcoefficients", "referenceblackwhite", "grid", "page")
 """Fields holding tuples, lists in the JSON config."""
 
 
@@ -31,6 +31,11 @@ class SegmentSpec:
     stream at restart markers); the decoder appends an end-of-image marker.
     ``ycbcrcoefficients`` and ``referenceblackwhite`` (``None``: the TIFF
     default) convert subsampled YCbCr segments that are not JPEG to RGB.
+
+    ``grid`` and ``page`` describe a chunk that holds a whole page (chunk mode
+    ``"page"``): the chunk's bytes frame all the page's segments, ``grid``
+    segments along ``(planes, depth, length, width)``, assembled into ``page``
+    ``(planes, depth, length, width, samples)``; ``shape`` stays one segment's.
 
     >>> spec = SegmentSpec(compression=8, shape=(1, 16, 32, 1), dtype="<u2",
     ...                    bitspersample=16, sampleformat=1, byteorder=">", predictor=2)
@@ -53,6 +58,8 @@ class SegmentSpec:
     jpegheader: bytes | None = None
     ycbcrcoefficients: tuple[float, float, float] = (0.299, 0.587, 0.114)
     referenceblackwhite: tuple[float, float, float, float, float, float] | None = None
+    grid: tuple[int, int, int, int] | None = None
+    page: tuple[int, int, int, int, int] | None = None
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -62,6 +69,13 @@ class SegmentSpec:
     def nbytes(self) -> int:
         """Size of the decoded segment in bytes."""
         return math.prod(self.shape) * self.numpy_dtype.itemsize
+
+    @property
+    def chunk_nbytes(self) -> int:
+        """Size of the decoded chunk in bytes: a segment, or a whole page."""
+        if self.page is None:
+            return self.nbytes
+        return math.prod(self.page) * self.numpy_dtype.itemsize
 
     def to_config(self) -> dict[str, Any]:
         """Plain JSON-able dict (bytes base64-encoded, tuples as lists)."""

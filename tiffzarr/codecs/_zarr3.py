@@ -22,7 +22,8 @@ from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.common import parse_named_configuration
 
-from tiffzarr.codecs._decode import decode_segment, encode_segment, stored_nbytes
+from tiffzarr.codecs._decode import encode_segment, stored_nbytes
+from tiffzarr.codecs._page import decode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.errors import ChunkDecodeError, TiffZarrError
 
@@ -87,15 +88,15 @@ class TiffZarrCodec(ArrayBytesCodec):
             raise ValueError(f"array dtype {dtype} does not match the segment's {self.spec.dtype}")
         if isinstance(chunk_grid, RegularChunkGrid) and math.prod(
             chunk_grid.chunk_shape
-        ) != math.prod(self.spec.shape):
+        ) != math.prod(self.spec.page or self.spec.shape):
             raise ValueError(
                 f"chunk shape {chunk_grid.chunk_shape} does not hold the segment "
-                f"shape {self.spec.shape}"
+                f"shape {self.spec.page or self.spec.shape}"
             )
 
     def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
         try:
-            array: Any = decode_segment(chunk_bytes.as_numpy_array(), self.spec)  # NDArrayLike
+            array: Any = decode_chunk(chunk_bytes.as_numpy_array(), self.spec)  # NDArrayLike
         except TiffZarrError as exc:
             where = getattr(chunk_bytes, CHUNK_ORIGIN, None)
             if where is None:

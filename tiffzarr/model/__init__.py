@@ -3,10 +3,10 @@
 from tiffzarr.model._array import (
     ArrayModel,
     ChunkManifest,
-    Location,
     Series,
     array_from_pages,
     segment_spec,
+    whole_page_chunks,
 )
 from tiffzarr.model._index import Ifd, Page, PagePath, TiffIndex, format_path
 from tiffzarr.model._segments import (
@@ -23,7 +23,6 @@ __all__ = [
     "ArrayModel",
     "ChunkManifest",
     "Ifd",
-    "Location",
     "OffsetFix",
     "Page",
     "PageCheck",
@@ -36,4 +35,5 @@ __all__ = [
     "format_path",
     "load_segments",
     "segment_spec",
+    "whole_page_chunks",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,10 +16,14 @@ from tiffzarr.format import PageLayout
 from tiffzarr.model._index import Page
 from tiffzarr.model._segments import SegmentTable
 
-__all__ = ["ArrayModel", "ChunkManifest", "Location", "Series", "array_from_pages", "segment_spec"]
-
-Location = tuple[int, int, int]
-"""``(url index, offset, nbytes)`` of one chunk's bytes."""
+__all__ = [
+    "ArrayModel",
+    "ChunkManifest",
+    "Series",
+    "array_from_pages",
+    "segment_spec",
+    "whole_page_chunks",
+]
 
 
 def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
@@ -64,7 +69,9 @@ class ChunkManifest:
     one page's :class:`PageLayout` (at positions ``inner_dims``); any other
     dimension has size 1. ``tables[i]`` lists the segments of the i-th page in C
     order over ``page_grid``; ``None`` marks a page that does not exist (its
-    chunks are fill). ``sources[i]`` indexes ``urls``.
+    chunks are fill). ``sources[i]`` indexes ``urls``. With ``whole_pages`` one
+    chunk holds a whole page (all its segments, framed), and the inner chunk
+    coordinates are all 0.
     """
 
     urls: tuple[str, ...]
@@ -74,6 +81,7 @@ class ChunkManifest:
     inner_dims: tuple[int, ...]
     tables: tuple[SegmentTable | None, ...]
     sources: tuple[int, ...]
+    whole_pages: bool = False
 
     def __post_init__(self) -> None:
         if len(self.tables) != math.prod(self.page_grid):
@@ -84,27 +92,13 @@ class ChunkManifest:
         page = 0
         for dim, n in zip(self.page_dims, self.page_grid, strict=True):
             page = page * n + coords[dim]
+        if self.whole_pages:
+            return page, -1
         inner = tuple(coords[d] for d in self.inner_dims)
         return page, self.layout.segment_index(inner)
 
     def table(self, page: int, /) -> SegmentTable | None:
         return self.tables[page]
-
-    def locate_loaded(self, coords: Sequence[int], /) -> Location | None:
-        """Location of a chunk whose segment table window is loaded."""
-        page, segment = self.split(coords)
-        table = self.tables[page]
-        if table is None:
-            return None
-        if segment >= table.count:
-            raise TiffFormatError(
-                f"segment {segment} is missing (the page has {table.count} offsets)",
-                url=self.urls[self.sources[page]],
-            )
-        found = table.locate(segment)
-        if found is None:
-            return None
-        return (self.sources[page], *found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,4 +211,25 @@ def array_from_pages(
         manifest=manifest,
         fill_value=fill_value,
         attrs=dict(attrs or {}),
+    )
+
+
+def whole_page_chunks(array: ArrayModel, /) -> ArrayModel:
+    """The same array chunked by whole pages (chunk mode ``"page"``).
+
+    Pages made of many small strips become one chunk each; the chunk's bytes
+    frame all the page's segments (see :mod:`tiffzarr.codecs._page`).
+    """
+    manifest = array.manifest
+    if manifest.whole_pages:
+        return array
+    chunks = list(array.chunks)
+    for dim, n in zip(manifest.inner_dims, manifest.layout.shape, strict=True):
+        chunks[dim] = max(1, n)
+    layout = manifest.layout
+    return dataclasses.replace(
+        array,
+        chunks=tuple(chunks),
+        codec=dataclasses.replace(array.codec, grid=layout.grid, page=layout.shaped),
+        manifest=dataclasses.replace(manifest, whole_pages=True),
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
-from tiffzarr.model import PagePath, TiffIndex
+from tiffzarr.model import PagePath, TiffIndex, whole_page_chunks
 from tiffzarr.reader import open_tiff
 from tiffzarr.store._hierarchy import Hierarchy, build_hierarchy, multiscales
 from tiffzarr.store._metadata import CODEC_ID, ZarrFormat
@@ -41,17 +42,21 @@ async def open_store(
     ``url`` may also be an already parsed :class:`~tiffzarr.model.TiffIndex`
     (then ``storage_options`` must be the ones it was opened with). ``predict``
     lets runs of uniform pages be predicted instead of read (each predicted page
-    is checked against the file before its pixels are served).
+    is checked against the file before its pixels are served). ``chunkmode``
+    ``"page"`` makes each page one chunk (for pages of many small strips).
     """
     if zarr_format not in (2, 3):
         raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format!r}")
-    if chunkmode != "segment":
-        raise NotImplementedError("chunkmode='page' is not implemented yet")
+    if chunkmode not in ("segment", "page"):
+        raise ValueError(f"chunkmode must be 'segment' or 'page', not {chunkmode!r}")
     if isinstance(url, TiffIndex):
         index = url
     else:
         index = await open_tiff(url, storage_options=storage_options, predict=predict)
     hierarchy = build_hierarchy(index, series=series, level=level, page=page)
+    if chunkmode == "page":
+        arrays = {path: whole_page_chunks(a) for path, a in hierarchy.arrays.items()}
+        hierarchy = dataclasses.replace(hierarchy, arrays=arrays)
     return TiffStore(
         index,
         hierarchy=hierarchy,

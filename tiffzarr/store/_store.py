@@ -20,9 +20,16 @@ from zarr.abc.store import (
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from tiffzarr._config import config
-from tiffzarr.codecs import CHUNK_ORIGIN
-from tiffzarr.errors import LimitError, ReadOnlyError, SourceError, TiffFormatError, TiffZarrError
-from tiffzarr.format import Compression
+from tiffzarr.codecs import CHUNK_ORIGIN, frame_segments
+from tiffzarr.errors import (
+    LimitError,
+    ReadOnlyError,
+    SourceError,
+    TiffFormatError,
+    TiffZarrError,
+    UnsupportedError,
+)
+from tiffzarr.format import Compression, PageLayout
 from tiffzarr.io import ByteSource, LocalSource, SourceStats, open_source
 from tiffzarr.model import (
     WINDOW,
@@ -46,11 +53,53 @@ LOCAL_BLOCK = 8 * 2**20
 
 
 class _Located(NamedTuple):
+    """A present chunk: its segments' ``(offset, nbytes)`` (``None`` when sparse)."""
+
     source: int
-    offset: int
-    nbytes: int
+    parts: tuple[tuple[int, int] | None, ...]
+    framed: bool
     check: PageCheck | None
     url: str
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the store returns for the chunk."""
+        sizes = [0 if p is None else p[1] for p in self.parts]
+        return 4 + 8 * len(sizes) + sum(sizes) if self.framed else sizes[0]
+
+
+def _segment_range(
+    table: SegmentTable, segment: int, layout: PageLayout, size: int, *, url: str, key: str
+) -> tuple[int, int] | None:
+    """``(offset, nbytes)`` to read for one segment, ``None`` when sparse.
+
+    Uncompressed segments are read at their stored size; a byte count past the
+    end of the file is an error except where libtiff repairs it.
+    """
+    found = table.locate(segment)
+    if found is None:
+        return None
+    offset, claimed = found
+    nbytes = claimed
+    if layout.compression == Compression.NONE:
+        if offset + nbytes > size and layout.repairs_byte_count:
+            nbytes = layout.stored_nbytes  # the one strip's count is known to lie
+        nbytes = min(nbytes, layout.stored_nbytes)
+    elif nbytes > 2 * layout.stored_nbytes + 2**16:
+        raise LimitError(
+            f"a segment of {nbytes} bytes cannot encode {layout.stored_nbytes} bytes",
+            url=url,
+            key=key,
+            offset=offset,
+        )
+    if offset + nbytes > size or (offset + claimed > size and not layout.repairs_byte_count):
+        raise TiffFormatError(
+            f"segment [{offset}, {offset + claimed}) is outside the file ({size} bytes)",
+            url=url,
+            key=key,
+            offset=offset,
+        )
+    return offset, nbytes
 
 
 class TiffStore(Store):
@@ -227,57 +276,50 @@ class TiffStore(Store):
             return None
         url = manifest.urls[manifest.sources[page]]
         source = self._urls.index(url)
-        if segment >= table.count:
-            raise TiffFormatError(
-                f"segment {segment} is missing (the page lists {table.count})", url=url, key=key
-            )
-        if not table.loaded(segment, segment + 1):
-            await self._load_window(source, table, segment)
-        found = table.locate(segment)
-        if found is None:
-            return None
-        offset, nbytes = found
-        layout = manifest.layout
-        if layout.segment_nbytes > config.max_chunk_bytes:
+        if array.codec.chunk_nbytes > config.max_chunk_bytes:
             raise LimitError(
-                f"a chunk of {layout.segment_nbytes} bytes exceeds max_chunk_bytes "
+                f"a chunk of {array.codec.chunk_nbytes} bytes exceeds max_chunk_bytes "
                 f"({config.max_chunk_bytes}; see tiffzarr.set_config)",
                 url=url,
                 key=key,
             )
-        size = await self._source(source).size()
-        if array.codec.compression == Compression.NONE:
-            if offset + nbytes > size and layout.repairs_byte_count:
-                nbytes = layout.stored_nbytes  # the one strip's count is known to lie
-            nbytes = min(nbytes, layout.stored_nbytes)
-        elif nbytes > 2 * layout.stored_nbytes + 2**16:
-            raise LimitError(
-                f"a segment of {nbytes} bytes cannot encode {layout.stored_nbytes} bytes",
-                url=url,
-                key=key,
-                offset=offset,
-            )
-        claimed = found[1]
-        if offset + nbytes > size or (offset + claimed > size and not layout.repairs_byte_count):
+        layout = manifest.layout
+        segments = range(layout.nsegments) if manifest.whole_pages else range(segment, segment + 1)
+        if segments.stop > table.count:
             raise TiffFormatError(
-                f"segment [{offset}, {offset + claimed}) is outside the file ({size} bytes)",
+                f"segment {segments.stop - 1} is missing (the page lists {table.count})",
                 url=url,
                 key=key,
-                offset=offset,
             )
-        return _Located(source, offset, nbytes, table.check, url)
+        for first in range(segments.start, segments.stop, WINDOW):
+            if not table.loaded(first, min(first + WINDOW, segments.stop)):
+                await self._load_window(source, table, first)
+        size = await self._source(source).size()
+        parts = tuple(_segment_range(table, s, layout, size, url=url, key=key) for s in segments)
+        if all(part is None for part in parts):
+            return None
+        return _Located(source, parts, manifest.whole_pages, table.check, url)
 
     async def _read(self, located: _Located, start: int, stop: int) -> bytes:
         """The chunk's bytes ``[start, stop)``; a predicted page is checked at the same time
-        (both reads go out in the same tick, so neighbouring reads share requests)."""
+        (all reads go out in the same tick, so neighbouring reads share requests)."""
         batcher = self._batcher()
-        read = batcher.read(located.source, located.offset + start, stop - start)
+        if located.framed:
+            reads = [batcher.read(located.source, *p) for p in located.parts if p is not None]
+        else:
+            offset, _ = located.parts[0]  # type: ignore[misc]
+            reads = [batcher.read(located.source, offset + start, stop - start)]
         check = located.check
-        if check is None or check.verified:
-            return await read
-        data, block = await asyncio.gather(read, batcher.read(located.source, *check.span))
-        check.verify(block, url=located.url)
-        return data
+        if check is not None and not check.verified:
+            reads.append(batcher.read(located.source, *check.span))
+        data = await asyncio.gather(*reads)
+        if check is not None and not check.verified:
+            check.verify(data.pop(), url=located.url)
+        if not located.framed:
+            return data[0]
+        fetched = iter(data)
+        framed = frame_segments([None if p is None else next(fetched) for p in located.parts])
+        return framed[start:stop]
 
     # -- reading -------------------------------------------------------------
     async def get(
@@ -354,7 +396,12 @@ class TiffStore(Store):
             await self._verify_all(found for _, found in located if found is not None)
             for key, found in located:
                 if found is not None:
-                    yield key, found.url, found.offset, found.nbytes
+                    if found.framed:
+                        raise UnsupportedError(
+                            "whole-page chunks have no single location", url=found.url, key=key
+                        )
+                    offset, nbytes = found.parts[0]  # type: ignore[misc]
+                    yield key, found.url, offset, nbytes
 
     async def _verify_all(self, located: Iterable[_Located]) -> None:
         """Check every predicted page among ``located``, a batch of reads at a time."""
