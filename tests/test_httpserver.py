@@ -50,7 +50,6 @@ def get(
         ("bytes=10230-99999", 206, "bytes 10230-10239/10240", DATA[10230:]),  # clipped at EOF
         ("bytes=-4", 206, "bytes 10236-10239/10240", DATA[-4:]),
         ("bytes=10240-10300", 416, "bytes */10240", b"range not satisfiable"),
-        ("bytes=0-1,5-6", 200, None, DATA),  # several ranges: Range ignored
         ("bytes=5-2", 200, None, DATA),  # invalid: Range ignored
         ("items=0-1", 200, None, DATA),
     ],
@@ -61,6 +60,28 @@ def test_range_semantics(
     got_status, headers, got = get(server, "/a.bin", range_)
     assert (got_status, headers.get("content-range"), got) == (status, content_range, body)
     assert int(headers["content-length"]) == len(body)
+
+
+def test_several_ranges_in_one_answer(server: RangeServer) -> None:
+    status, headers, body = get(server, "/a.bin", "bytes=0-1,5-6,99999-")
+    assert status == 206
+    assert headers["content-type"].startswith("multipart/byteranges; boundary=")
+    boundary = headers["content-type"].split("boundary=")[1]
+    parts = [p for p in body.split(f"--{boundary}".encode()) if p.strip(b"\r\n-")]
+    assert [p.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n") for p in parts] == [
+        DATA[0:2],
+        DATA[5:7],
+    ]
+    assert b"Content-Range: bytes 5-6/10240" in parts[1]
+
+
+def test_several_ranges_ignored_like_s3(server: RangeServer) -> None:
+    server.multirange = False
+    try:
+        status, headers, body = get(server, "/a.bin", "bytes=0-1,5-6")
+    finally:
+        server.multirange = True
+    assert (status, headers.get("content-range"), body) == (200, None, DATA)
 
 
 def test_head_and_nested_names(server: RangeServer) -> None:

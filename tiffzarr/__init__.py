@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy
 
 from tiffzarr import api, errors
-from tiffzarr._config import config, set_config
+from tiffzarr._config import config, set_config, tune_zarr
 from tiffzarr._sync import run_sync
 from tiffzarr.codecs import register_codecs
 from tiffzarr.errors import TiffZarrError, TiffZarrWarning
@@ -23,6 +23,7 @@ from tiffzarr.store import open_store as _open_store
 __version__ = "0.1.0"
 
 register_codecs()  # entry points do this too; explicit registration keeps it working without them
+tune_zarr()
 
 __all__ = [
     "ArrayModel",

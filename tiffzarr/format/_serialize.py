@@ -36,7 +36,16 @@ class Tag:
 
     code: int
     type: int
-    value: int | float | str | bytes | Sequence[int] | Sequence[float] | np.ndarray
+    value: (
+        int
+        | float
+        | str
+        | bytes
+        | Sequence[int]
+        | Sequence[float]
+        | Sequence[tuple[int, int]]
+        | np.ndarray
+    )
 
     @property
     def count(self) -> int:

@@ -15,7 +15,14 @@ from tiffzarr.errors import SourceError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ByteSource", "PerLoop", "SourceStats", "check_range", "check_length"]
+__all__ = [
+    "ByteSource",
+    "PerLoop",
+    "SourceStats",
+    "TransientError",
+    "check_length",
+    "check_range",
+]
 
 T = TypeVar("T")
 
@@ -33,6 +40,12 @@ class SourceStats:
         self.bytes += stop - start
         self.ranges.append((start, stop))
 
+    def record_request(self, ranges: Sequence[tuple[int, int]]) -> None:
+        """One request that returned several ``(offset, length)`` ranges."""
+        self.requests += 1
+        self.bytes += sum(n for _, n in ranges)
+        self.ranges.extend((o, o + n) for o, n in ranges)
+
     def reset(self) -> None:
         self.requests = 0
         self.bytes = 0
@@ -40,6 +53,12 @@ class SourceStats:
 
     def snapshot(self) -> tuple[int, int]:
         return (self.requests, self.bytes)
+
+
+class TransientError(SourceError):
+    """A failure worth retrying: server busy, connection lost, short or wrong answer."""
+
+    retry_after: float | None = None
 
 
 def check_range(url: str, offset: int, length: int, size: int | None = None) -> None:

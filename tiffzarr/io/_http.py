@@ -25,13 +25,16 @@ import logging
 import random
 import re
 import socket
-from typing import Any
+import urllib.parse
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import aiohttp
 from fsspec.utils import tokenize
 
 from tiffzarr.errors import SourceError, SourceNotFoundError
-from tiffzarr.io._base import ByteSource, PerLoop, check_range
+from tiffzarr.io._base import ByteSource, PerLoop, TransientError, check_range
+from tiffzarr.io._multipart import read_body, read_parts
 
 __all__ = ["HttpSource", "close_session_now"]
 
@@ -54,12 +57,6 @@ DEADLINE = 60.0
 
 MAX_BACKOFF = 10.0
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class _Transient(SourceError):
-    """A failure worth retrying (server busy, connection lost, short or wrong answer)."""
-
-    retry_after: float | None = None
 
 
 # storage_options passed on to every request (as fsspec's HTTPFileSystem does).
@@ -87,8 +84,18 @@ _OWN_OPTIONS = frozenset(
     {"client_kwargs", "connect_timeout", "read_timeout", "retries", "retry_backoff", "deadline"}
 )
 
+MAX_RANGES = 64
+"""Most ranges asked for in one request (keeps the ``Range`` header short)."""
+MULTIRANGE_MAX_PART = 64 * 1024
+"""Ranges larger than this go in requests of their own (parsing parts costs time)."""
+MULTIRANGE_MAX = 2**20
+"""Most bytes asked for in one request for several ranges."""
+_MULTIRANGE: dict[str, bool] = {}
+"""Per ``scheme://host``: whether it answers requests for several ranges."""
+
+T = TypeVar("T")
+
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
-_CHUNK = 1 << 16
 
 
 class HttpSource(ByteSource):
@@ -172,6 +179,80 @@ class HttpSource(ByteSource):
         self.stats.record(0, len(data))
         return data
 
+    async def read_many(self, ranges: Sequence[tuple[int, int]], /) -> list[bytes]:
+        """Several ranges, as few requests as the server allows.
+
+        Servers that answer a request for several ranges with all of them
+        (``multipart/byteranges``) get one request per :data:`MAX_RANGES` ranges;
+        a server that ignores such requests (sending the whole file, as S3 does)
+        is remembered, the answer dropped unread, and the ranges read one by one.
+        """
+        ranges = list(ranges)
+        small = [r for r in ranges if 0 < r[1] <= MULTIRANGE_MAX_PART]
+        if len(small) < 2 or _MULTIRANGE.get(_host(self.url)) is False:
+            return await super().read_many(ranges)
+        for offset, length in ranges:
+            check_range(self.url, offset, length, self._known_size)
+        groups: list[list[tuple[int, int]]] = [[]]
+        for r in small:  # a request of many small ranges, then the next one
+            if (
+                len(groups[-1]) == MAX_RANGES
+                or sum(n for _, n in groups[-1]) + r[1] > MULTIRANGE_MAX
+            ):
+                groups.append([])
+            groups[-1].append(r)
+        large = [r for r in ranges if r not in set(small)]
+        parts = await asyncio.gather(
+            *(self._read_group(group) for group in groups),
+            super().read_many(large),
+        )
+        found = {
+            r: d
+            for group, datas in zip([*groups, large], parts, strict=True)
+            for r, d in zip(group, datas, strict=True)
+        }
+        return [found[r] if r[1] else b"" for r in ranges]
+
+    async def _read_group(self, group: list[tuple[int, int]]) -> list[bytes]:
+        wanted = list(group)
+        if len(wanted) < 2:
+            return [await self.read(o, n) for o, n in group]
+        where = "bytes=" + ",".join(f"{o}-{o + n - 1}" for o, n in wanted)
+        found = await self._retrying(
+            lambda: self._attempt_parts(wanted, where), where=where, offset=wanted[0][0]
+        )
+        if found is None:  # the server does not answer with several ranges
+            _MULTIRANGE[_host(self.url)] = False
+            return await super().read_many(group)
+        _MULTIRANGE[_host(self.url)] = True
+        self.stats.record_request(wanted)
+        return found
+
+    async def _attempt_parts(self, wanted: list[tuple[int, int]], where: str) -> list[bytes] | None:
+        options = dict(self._request_options)
+        options["headers"] = {**options["headers"], "Range": where}
+        session = await self._sessions.get()
+        try:
+            async with session.get(self.url, **options) as response:
+                if response.status == 200:
+                    response.close()  # the whole file: never read it
+                    return None
+                self._check_status(response, where, wanted[0][0])
+                try:
+                    parts = await read_parts(response, wanted, url=self.url)
+                except SourceError as exc:
+                    response.close()
+                    raise TransientError(exc.message, url=self.url, offset=wanted[0][0]) from exc
+        except SourceError:
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransientError(
+                f"GET {where[:80]} failed: {type(exc).__name__}: {exc}", url=self.url
+            ) from exc
+        for total in parts.totals:
+            self._learn_size(total, where[:80])
+        return parts.slices
+
     async def _size(self) -> int:
         data = await self._fetch(0, 1, clip=True)
         self.stats.record(0, len(data))
@@ -183,9 +264,18 @@ class HttpSource(ByteSource):
         return await self._fetch(offset, length, clip=False)
 
     async def _fetch(self, offset: int, length: int, *, clip: bool) -> bytes:
-        """Fetch ``[offset, offset + length)``; with ``clip`` the range may end at EOF.
+        """Fetch ``[offset, offset + length)``; with ``clip`` the range may end at EOF."""
+        where = f"bytes={offset}-{offset + length - 1}"
+        return await self._retrying(
+            lambda: self._attempt(offset, length, clip=clip), where=where, offset=offset
+        )
 
-        This is the one place where requests are made. Transient failures (HTTP
+    async def _retrying(
+        self, attempt_once: Callable[[], Awaitable[T]], *, where: str, offset: int
+    ) -> T:
+        """Run one request, retrying transient failures.
+
+        This is where every request is made. Transient failures (HTTP
         408/425/429/5xx, lost connections, timeouts, short bodies, a wrong
         ``Content-Range``) are retried with exponential backoff and full jitter,
         honouring ``Retry-After``, within the read's deadline; the final error
@@ -197,13 +287,10 @@ class HttpSource(ByteSource):
         while True:
             attempt += 1
             try:
-                return await asyncio.wait_for(
-                    self._attempt(offset, length, clip=clip), max(give_up - loop.time(), 0.001)
-                )
-            except (_Transient, TimeoutError) as exc:
+                return await asyncio.wait_for(attempt_once(), max(give_up - loop.time(), 0.001))
+            except (TransientError, TimeoutError) as exc:
                 delay = self._delay(attempt, getattr(exc, "retry_after", None))
                 if attempt > self._retries or loop.time() + delay >= give_up:
-                    where = f"bytes={offset}-{offset + length - 1}"
                     raise SourceError(
                         f"GET {where} failed after {attempt} attempt(s): {exc}",
                         url=self.url,
@@ -235,7 +322,7 @@ class HttpSource(ByteSource):
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
-            raise _Transient(
+            raise TransientError(
                 f"GET {where} {kind}: {type(exc).__name__}: {exc}", url=self.url, offset=offset
             ) from exc
 
@@ -244,14 +331,24 @@ class HttpSource(ByteSource):
     ) -> bytes:
         where = f"bytes={offset}-{offset + length - 1}"
         status = response.status
-        if status in (404, 410):
-            raise SourceNotFoundError(f"HTTP {status} for GET {where}", url=self.url)
-        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if status == 416:
             total = _parse_content_range(response.headers.get("Content-Range"))[2]
             if clip and offset == 0 and total == 0:
                 self._learn_size(0, where)
                 return b""
+        self._check_status(response, where, offset)
+        if status == 206:
+            return await self._accept_partial(response, offset, length, clip=clip)
+        return await self._accept_whole(response, offset, length, clip=clip)
+
+    def _check_status(self, response: aiohttp.ClientResponse, where: str, offset: int) -> None:
+        """Raise the error an answer's status means (transient ones can be retried)."""
+        status = response.status
+        if status in (404, 410):
+            raise SourceNotFoundError(f"HTTP {status} for GET {where}", url=self.url)
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if status == 416:
+            total = _parse_content_range(response.headers.get("Content-Range"))[2]
             raise SourceError(
                 f"HTTP 416 range not satisfiable for GET {where}"
                 + (f" (file has {total} bytes)" if total is not None else ""),
@@ -259,7 +356,7 @@ class HttpSource(ByteSource):
                 offset=offset,
             )
         if status not in (200, 206):
-            kind = _Transient if status in _RETRY_STATUS else SourceError
+            kind = TransientError if status in _RETRY_STATUS else SourceError
             error = kind(
                 f"HTTP {status} {response.reason or ''} for GET {where}".rstrip(),
                 url=self.url,
@@ -273,9 +370,6 @@ class HttpSource(ByteSource):
                 url=self.url,
                 offset=offset,
             )
-        if status == 206:
-            return await self._accept_partial(response, offset, length, clip=clip)
-        return await self._accept_whole(response, offset, length, clip=clip)
 
     async def _accept_partial(
         self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
@@ -292,12 +386,12 @@ class HttpSource(ByteSource):
             or last + 1 != stop
             or (total is not None and total <= last)
         ):
-            raise _Transient(
+            raise TransientError(
                 f"HTTP 206 with Content-Range {header!r} for GET {where}",
                 url=self.url,
                 offset=offset,
             )
-        data = await _read_body(response, stop - offset, self.url, offset)
+        data = await read_body(response, stop - offset, self.url, offset)
         if total is not None:
             self._learn_size(total, where)
         return data
@@ -315,7 +409,7 @@ class HttpSource(ByteSource):
                 url=self.url,
                 offset=offset,
             )
-        data = await _read_body(response, length, self.url, offset, at_most=clip)
+        data = await read_body(response, length, self.url, offset, at_most=clip)
         self._learn_size(len(data), where)
         return data
 
@@ -348,6 +442,11 @@ def _retry_after(header: str | None) -> float | None:
     return max((when - datetime.datetime.now(datetime.UTC)).total_seconds(), 0.0)
 
 
+def _host(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _seconds(options: dict[str, Any], key: str, default: float) -> float | None:
     value = options.get(key, default)
     return None if value is None else float(value)
@@ -368,30 +467,6 @@ def _parse_content_range(header: str | None) -> tuple[int | None, int | None, in
         int(last) if last is not None else None,
         int(total) if total != "*" else None,
     )
-
-
-async def _read_body(
-    response: aiohttp.ClientResponse, length: int, url: str, offset: int, *, at_most: bool = False
-) -> bytes:
-    """Read the body: exactly ``length`` bytes (or up to it with ``at_most``), never more."""
-    chunks = []
-    received = 0
-    async for chunk in response.content.iter_chunked(_CHUNK):
-        received += len(chunk)
-        if received > length:
-            raise SourceError(
-                f"HTTP {response.status} body is longer than the {length} bytes asked for",
-                url=url,
-                offset=offset,
-            )
-        chunks.append(chunk)
-    if received != length and not at_most:
-        raise _Transient(
-            f"HTTP {response.status} body has {received} bytes, expected {length}",
-            url=url,
-            offset=offset,
-        )
-    return b"".join(chunks)
 
 
 def _new_session(client_kwargs: dict[str, Any]) -> aiohttp.ClientSession:

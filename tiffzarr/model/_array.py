@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tiffzarr.codecs._spec import SegmentSpec
-from tiffzarr.errors import NotFoundError, TiffFormatError
+from tiffzarr.errors import NotFoundError
 from tiffzarr.format import PageLayout
 from tiffzarr.model._index import Page
 from tiffzarr.model._segments import SegmentTable

@@ -8,7 +8,6 @@ are plain data: the loaded windows are a cache that pickles with them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -236,7 +235,7 @@ async def load_segments(
         else:
             groups.append([item])
     spans = [(g[0][0], max(o + n for o, n, _, _ in g) - g[0][0]) for g in groups]
-    blobs = await asyncio.gather(*(source.read(o, n) for o, n in spans))
+    blobs = await source.read_many(spans)
     for group, (base, _), blob in zip(groups, spans, blobs, strict=True):
         for offset, length, arr, w in group:
             arr.fill(w, blob[offset - base : offset - base + length])

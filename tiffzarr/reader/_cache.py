@@ -7,7 +7,6 @@ are merged into one request, and independent misses are fetched concurrently.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 from collections.abc import Iterable, Sequence
 
@@ -110,7 +109,7 @@ class ByteCache:
                 spans[-1][1] = max(spans[-1][1], offset + length)
             else:
                 spans.append([offset, offset + length])
-        blobs = await asyncio.gather(*(self.source.read(a, b - a) for a, b in spans))
+        blobs = await self.source.read_many([(a, b - a) for a, b in spans])
         fetched = [(start, blob) for (start, _), blob in zip(spans, blobs, strict=True)]
         out = []
         for offset, length in ranges:

@@ -32,7 +32,7 @@ async def read_index(source: ByteSource, /, *, predict: bool = True) -> TiffInde
     cache = ByteCache(source, size)
     cache.add(0, head)
     walker = IfdWalker(cache, header, url=source.url, predict=predict)
-    chain = await walker.children(await walker.main_chain())
+    chain = await walker.walk()
     pages = tuple(
         build_page(
             w, cache=cache, header=header, url=source.url, ndpi=walker.ndpi, checks=walker.checks

@@ -12,7 +12,7 @@ from tiffzarr.format import Compression, Header, PageLayout, page_layout
 from tiffzarr.format._template import IfdTemplate
 from tiffzarr.model import Ifd, OffsetFix, Page, PageCheck, SegmentTable, TagArray, format_path
 from tiffzarr.reader._cache import ByteCache
-from tiffzarr.reader._walk import WalkedIfd
+from tiffzarr.reader._ifdread import WalkedIfd
 
 __all__ = ["build_page"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 __all__ = ["ReadBatcher", "plan_blocks"]
 
-Reader = Callable[[int, int, int], Awaitable[bytes]]
-"""``read(source index, offset, length)``."""
+Reader = Callable[[int, list[tuple[int, int]]], Awaitable[list[bytes]]]
+"""``read_many(source index, [(offset, length), ...])``."""
 
 
 @dataclass(slots=True)
@@ -77,28 +77,37 @@ class ReadBatcher:
             gap=self.gap,
             max_block=self.max_block,
         )
+        by_source: dict[int, list[tuple[int, int, list[_Pending]]]] = {}
         for source, start, stop, members in blocks:
-            task = asyncio.ensure_future(
-                self._fetch(source, start, stop, [pending[i] for i in members])
-            )
+            by_source.setdefault(source, []).append((start, stop, [pending[i] for i in members]))
+        for source, source_blocks in by_source.items():
+            task = asyncio.ensure_future(self._fetch(source, source_blocks))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _fetch(self, source: int, start: int, stop: int, members: list[_Pending]) -> None:
+    async def _fetch(self, source: int, blocks: list[tuple[int, int, list[_Pending]]]) -> None:
+        """Read one source's blocks together (one request where the source allows)."""
         try:
-            data = await self._read(source, start, stop - start)
+            datas = await self._read(source, [(start, stop - start) for start, stop, _ in blocks])
         except BaseException as exc:
-            for p in members:
-                if not p.future.done():
-                    p.future.set_exception(exc)
+            for _, _, members in blocks:
+                for p in members:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        if len(members) == 1 and members[0].offset == start and members[0].length == len(data):
-            if not members[0].future.done():
-                members[0].future.set_result(data)
-            return
-        view = memoryview(data)
-        for p in members:
-            if not p.future.done():
-                p.future.set_result(bytes(view[p.offset - start : p.offset - start + p.length]))
+        for (start, _, members), data in zip(blocks, datas, strict=True):
+            _deliver(start, data, members)
+
+
+def _deliver(start: int, data: bytes, members: list[_Pending]) -> None:
+    """Hand each waiting read its slice of a block."""
+    if len(members) == 1 and members[0].offset == start and members[0].length == len(data):
+        if not members[0].future.done():
+            members[0].future.set_result(data)
+        return
+    view = memoryview(data)
+    for p in members:
+        if not p.future.done():
+            p.future.set_result(bytes(view[p.offset - start : p.offset - start + p.length]))

@@ -2,10 +2,11 @@
 
 For tests, the demo and benchmarks: it serves a directory (never a path outside
 it) or an in-memory ``{name: bytes}`` dict on ``127.0.0.1`` from a background
-thread, one thread per connection, with keep-alive, ``HEAD`` and single
+thread, one thread per connection, with keep-alive, ``HEAD`` and
 ``Range: bytes=...`` requests (206 clipped at the end of the file, 416 when
-unsatisfiable, 200 for no or several ranges). It counts requests and bytes per
-path and can delay answers or break them on purpose.
+unsatisfiable; several ranges in one ``multipart/byteranges`` answer unless
+``multirange`` is off, then 200). It counts requests and bytes per path and can
+delay answers or break them on purpose.
 
 >>> import http.client
 >>> with serve({"a.bin": b"0123456789"}) as server:
@@ -20,7 +21,6 @@ path and can delay answers or break them on purpose.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import re
@@ -32,7 +32,17 @@ from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, get_args
+from typing import Literal
+
+from tiffzarr.testing._serverstate import (
+    Fault,
+    FaultKind,
+    Faults,
+    PathStats,
+    RequestRecord,
+    ServerStats,
+    _name,
+)
 
 __all__ = [
     "Fault",
@@ -47,176 +57,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FaultKind = Literal["status", "reset", "truncate", "wrong_range", "ignore_range", "slow"]
-
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _CHUNK = 1 << 16
 _IDLE_TIMEOUT = 60.0  # longer than aiohttp's 15 s keep-alive, so clients close first
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Fault:
-    """One kind of misbehaviour, for requests whose path matches ``path`` (None: all).
-
-    ``status`` answers with ``status`` (and ``Retry-After: retry_after`` when set);
-    ``reset`` drops the connection without an answer; ``truncate`` sends the
-    right headers but only ``keep`` body bytes (default: half), then closes;
-    ``wrong_range`` names (and sends) a different range; ``ignore_range`` answers
-    200 with the whole file; ``slow`` waits ``delay`` extra seconds first.
-    """
-
-    kind: FaultKind
-    path: str | None = None
-    status: int = 503
-    retry_after: int | None = None
-    delay: float = 1.0
-    keep: int | None = None
-
-
-class Faults:
-    """Faults waiting to fire: each fires for its next ``times`` matching requests.
-
-    >>> faults = Faults()
-    >>> _ = faults.add("status", path="a.tif", times=2, status=500)
-    >>> [f.kind if f else None for f in (faults.take("b.tif"), faults.take("a.tif"),
-    ...                                  faults.take("a.tif"), faults.take("a.tif"))]
-    [None, 'status', 'status', None]
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._armed: list[_Armed] = []
-        self.fired: list[tuple[str, Fault]] = []
-
-    def add(
-        self,
-        kind: FaultKind,
-        /,
-        *,
-        path: str | None = None,
-        times: int = 1,
-        status: int = 503,
-        retry_after: int | None = None,
-        delay: float = 1.0,
-        keep: int | None = None,
-    ) -> Fault:
-        """Arm a fault for the next ``times`` requests of ``path`` (any path if None)."""
-        if kind not in get_args(FaultKind):
-            raise ValueError(f"unknown fault kind {kind!r}")
-        if times < 1:
-            raise ValueError(f"times must be at least 1, not {times}")
-        where = _name(path) if path is not None else None
-        fault = Fault(kind, where, status, retry_after, delay, keep)
-        with self._lock:
-            self._armed.append(_Armed(fault, times))
-        return fault
-
-    def take(self, path: str) -> Fault | None:
-        """Return (and use up once) the first armed fault matching ``path``."""
-        with self._lock:
-            for armed in self._armed:
-                if armed.fault.path is None or armed.fault.path == path:
-                    armed.remaining -= 1
-                    if armed.remaining == 0:
-                        self._armed.remove(armed)
-                    self.fired.append((path, armed.fault))
-                    return armed.fault
-        return None
-
-    def clear(self) -> None:
-        """Disarm all faults and forget which fired."""
-        with self._lock:
-            self._armed.clear()
-            self.fired.clear()
-
-    def __len__(self) -> int:
-        """Number of requests that armed faults will still break."""
-        with self._lock:
-            return sum(armed.remaining for armed in self._armed)
-
-
-@dataclasses.dataclass(slots=True)
-class _Armed:
-    fault: Fault
-    remaining: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PathStats:
-    """Requests for one path and the body bytes sent for them."""
-
-    requests: int = 0
-    bytes: int = 0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One answered request: method, path, ``Range`` header, status, body bytes sent."""
-
-    method: str
-    path: str
-    range: str | None
-    status: int
-    bytes: int
-
-
-class ServerStats:
-    """Thread-safe request and byte counters of a :class:`RangeServer`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: list[RequestRecord] = []
-
-    def add(self, record: RequestRecord) -> None:
-        """Log one request."""
-        with self._lock:
-            self._records.append(record)
-
-    def replace(self, record: RequestRecord, sent: int) -> None:
-        """Correct the bytes of a logged request (fewer were sent than planned)."""
-        with self._lock:
-            for i in range(len(self._records) - 1, -1, -1):
-                if self._records[i] is record:
-                    self._records[i] = dataclasses.replace(record, bytes=sent)
-                    return
-
-    @property
-    def requests(self) -> int:
-        """All requests answered (or dropped) since start or :meth:`reset`."""
-        with self._lock:
-            return len(self._records)
-
-    @property
-    def bytes(self) -> int:
-        """All body bytes sent."""
-        with self._lock:
-            return sum(r.bytes for r in self._records)
-
-    @property
-    def records(self) -> list[RequestRecord]:
-        """A copy of the request log, oldest first."""
-        with self._lock:
-            return list(self._records)
-
-    def path(self, name: str, /) -> PathStats:
-        """Counters of one path (``"a.tif"`` or ``"/a.tif"``)."""
-        name = _name(name)
-        with self._lock:
-            hits = [r.bytes for r in self._records if r.path == name]
-        return PathStats(len(hits), sum(hits))
-
-    def by_path(self) -> dict[str, PathStats]:
-        """Counters of every requested path."""
-        out: dict[str, PathStats] = {}
-        for record in self.records:
-            old = out.get(record.path, PathStats())
-            out[record.path] = PathStats(old.requests + 1, old.bytes + record.bytes)
-        return out
-
-    def reset(self) -> None:
-        """Forget all requests."""
-        with self._lock:
-            self._records.clear()
 
 
 class _Blob:
@@ -260,10 +103,16 @@ class RangeServer:
         :class:`Faults` to inject.
     latency
         Seconds to wait before every answer; may be changed while running.
+    multirange
+        Whether a request for several ranges gets them all in one
+        ``multipart/byteranges`` answer (as nginx and Apache do); when false the
+        server ignores such a ``Range`` header and sends the whole file (as S3
+        and many CDNs do). May be changed while running.
     """
 
     def __init__(self, root_or_files: str | os.PathLike[str] | Mapping[str, bytes], /) -> None:
         self.latency = 0.0
+        self.multirange = True
         self.stats = ServerStats()
         self.faults = Faults()
         self._files: dict[str, bytes] | None = None
@@ -345,7 +194,11 @@ class RangeServer:
 
 
 def serve(
-    root_or_files: str | os.PathLike[str] | Mapping[str, bytes], /, *, latency: float = 0.0
+    root_or_files: str | os.PathLike[str] | Mapping[str, bytes],
+    /,
+    *,
+    latency: float = 0.0,
+    multirange: bool = True,
 ) -> RangeServer:
     """Start a Range server on ``127.0.0.1`` and a free port, in a background thread.
 
@@ -355,6 +208,8 @@ def serve(
         A directory to serve, or a ``{name: bytes}`` mapping (names may contain ``/``).
     latency
         Seconds to wait before each answer (settable later as ``server.latency``).
+    multirange
+        Answer requests for several ranges with all of them (see :class:`RangeServer`).
 
     Returns
     -------
@@ -367,6 +222,7 @@ def serve(
     """
     server = RangeServer(root_or_files)
     server.latency = latency
+    server.multirange = multirange
     return server
 
 
@@ -452,6 +308,10 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(blob, int):
             self._send_text(name, blob, "forbidden" if blob == 403 else "not found", {}, body=body)
             return
+        spans = _parse_ranges(range_header, blob.size) if app.multirange else None
+        if kind != "ignore_range" and spans is not None and len(spans) > 1:
+            self._send_parts(name, blob, spans, body=body, fault=fault)
+            return
         span = _parse_range(None if kind == "ignore_range" else range_header, blob.size)
         if span is None:
             self._send_range(
@@ -509,6 +369,39 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self._send(name, status, headers, blob.chunks(start, end), end - start)
 
+    def _send_parts(
+        self,
+        name: str,
+        blob: _Blob,
+        spans: list[tuple[int, int]],
+        *,
+        body: bool,
+        fault: Fault | None,
+    ) -> None:
+        """A ``multipart/byteranges`` answer with one part per range."""
+        boundary = "tiffzarr-test-boundary"
+        pieces: list[bytes] = []
+        for i, (start, stop) in enumerate(spans):
+            shown = (start, stop)
+            if i == 0 and fault is not None and fault.kind == "wrong_range":
+                shown = _wrong_range(start, stop, blob.size)[:2]
+            head = (
+                f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+                f"Content-Range: bytes {shown[0]}-{shown[1] - 1}/{blob.size}\r\n\r\n"
+            )
+            pieces += [head.encode(), b"".join(blob.chunks(start, stop))]
+        pieces.append(f"\r\n--{boundary}--\r\n".encode())
+        payload = b"".join(pieces)
+        end = len(payload) if body else 0
+        if body and fault is not None and fault.kind == "truncate":
+            end = fault.keep if fault.keep is not None else len(payload) // 2
+            self.close_connection = True
+        headers = {
+            "Content-Type": f"multipart/byteranges; boundary={boundary}",
+            "Content-Length": str(len(payload)),
+        }
+        self._send(name, 206, headers, [payload[:end]], end)
+
     def _send(
         self,
         name: str,
@@ -540,11 +433,6 @@ class _Handler(BaseHTTPRequestHandler):
         return record
 
 
-def _name(path: str) -> str:
-    """A request path or file name as a key: unquoted, without leading slashes."""
-    return urllib.parse.unquote(path).lstrip("/")
-
-
 def _parse_range(
     header: str | None, size: int
 ) -> tuple[int, int] | Literal["unsatisfiable"] | None:
@@ -573,6 +461,22 @@ def _parse_range(
     if start >= size:
         return "unsatisfiable"
     return start, min(stop, size)
+
+
+def _parse_ranges(header: str | None, size: int) -> list[tuple[int, int]] | None:
+    """The satisfiable ``[start, stop)`` ranges of a ``bytes=a-b,c-d`` header.
+
+    >>> _parse_ranges("bytes=0-1, 4-5,20-30", 10), _parse_ranges("bytes=2-4", 10)
+    ([(0, 2), (4, 6)], [(2, 5)])
+    """
+    if header is None or not header.strip().lower().startswith("bytes="):
+        return None
+    spans = []
+    for part in header.split("=", 1)[1].split(","):
+        span = _parse_range(f"bytes={part.strip()}", size)
+        if isinstance(span, tuple):
+            spans.append(span)
+    return spans or None
 
 
 def _wrong_range(start: int, stop: int, size: int) -> tuple[int, int, int]:
