@@ -82,6 +82,7 @@ class IfdReader:
     warnings: list[str] = field(default_factory=list)
     ahead: int = IFD_AHEAD
     _seen: int = 0
+    _interned: dict[TagEntry, TagEntry] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -130,6 +131,10 @@ class IfdReader:
             self.header, data, offset=offset, url=self.url, ifd=name, next_offset_size=next_size
         )
         self._learn_size(raw, need)
+        # pages of a stack repeat most entries: keep one copy of each
+        intern = self._interned.setdefault
+        if len(self._interned) < 2**20:
+            raw.entries.update({code: intern(e, e) for code, e in raw.entries.items()})
         return raw
 
     def _learn_size(self, raw: RawIfd, ifd_size: int) -> None:
@@ -145,7 +150,7 @@ class IfdReader:
     # -- its values ---------------------------------------------------------
     def entries(self, raw: RawIfd) -> dict[int, TagEntry]:
         if not self.ndpi:
-            return dict(raw.entries)
+            return raw.entries
         return {
             code: e._replace(value_offset=self.fix_offset(e.value_offset, raw.offset))
             if e.value_offset is not None
