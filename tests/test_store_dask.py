@@ -80,9 +80,7 @@ def test_local_file_on_process_workers(client: Client, folder: Path) -> None:
     assert len(set(workers.values())) == 2
 
 
-def test_http_file_on_process_workers(
-    client: Client, folder: Path, server: RangeServer
-) -> None:
+def test_http_file_on_process_workers(client: Client, folder: Path, server: RangeServer) -> None:
     store = tiffzarr.open_store(server.url_for("stack.tif"))
     server.stats.reset()
     assert np.array_equal(compute_on_workers(client, store), DATA)

@@ -156,8 +156,9 @@ def test_tifffile_files_read_back_exactly(folder: Path, case: Case) -> None:
     case.write(path, data)
     url = str(path)
 
-    for k in range(case.pages):  # every IFD on its own: exactly the page's shape
-        page = zarr.open_array(tiffzarr.open_store(url, page=k), mode="r")
+    for k, zarr_format in itertools.product(range(case.pages), (3, 2)):
+        store = tiffzarr.open_store(url, page=k, zarr_format=zarr_format)
+        page = zarr.open_array(store, mode="r")  # one IFD: exactly the page's shape
         assert_same(page[...], data[k], exact_shape=True)
 
     with tifffile.TiffFile(path) as tf:  # the oracle for how pages group into series

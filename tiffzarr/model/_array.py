@@ -113,6 +113,8 @@ class ArrayModel:
     manifest: ChunkManifest
     fill_value: int | float | None = None
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    dim_names: tuple[str, ...] = ()
+    """Dimension names, when not derived from the axes (see :attr:`dims`)."""
 
     @property
     def grid(self) -> tuple[int, ...]:
@@ -120,7 +122,9 @@ class ArrayModel:
 
     @property
     def dims(self) -> tuple[str, ...]:
-        """Dimension names: the axis letters, made unique where they repeat."""
+        """Dimension names: ``dim_names``, or the axis letters made unique where they repeat."""
+        if self.dim_names:
+            return self.dim_names
         names: list[str] = []
         for a in self.axes:
             name = a

@@ -120,16 +120,21 @@ class TiffIndex:
         """The page at ``path`` (an int for the main chain)."""
         if isinstance(path, int):
             path = (path,)
-        try:
-            page: Page | None = self.pages[path[0]]
-            for j in path[1:]:
-                assert page is not None
-                page = page.subifds[j]
-        except (IndexError, TypeError) as exc:
+        if not path or not -len(self.pages) <= path[0] < len(self.pages):
             raise NotFoundError(
                 f"no page {format_path(tuple(path))} (the file has {len(self.pages)} pages)",
                 url=self.url,
-            ) from exc
+            )
+        page: Page | None = self.pages[path[0]]
+        for depth, j in enumerate(path[1:], start=1):
+            assert page is not None
+            if not -len(page.subifds) <= j < len(page.subifds):
+                raise NotFoundError(
+                    f"no SubIFD {format_path(tuple(path[: depth + 1]))} (page "
+                    f"{format_path(tuple(path[:depth]))} has {len(page.subifds)} SubIFDs)",
+                    url=self.url,
+                )
+            page = page.subifds[j]
         if page is None:
             raise NotFoundError(
                 f"SubIFD {format_path(tuple(path))} could not be read", url=self.url

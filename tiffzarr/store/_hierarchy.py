@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tiffzarr.errors import NotFoundError
 from tiffzarr.model import ArrayModel, PagePath, Series, TiffIndex, array_from_pages
 
 __all__ = ["Hierarchy", "build_hierarchy", "multiscales"]
+
+
+def distinct_dimensions(arrays: Mapping[str, ArrayModel], /) -> dict[str, ArrayModel]:
+    """Rename dimensions so that arrays of one group agree on every name's length.
+
+    xarray opens a group as one dataset, whose dimensions have one length each.
+    An array whose dimension has another length than the same name in an earlier
+    sibling gets that dimension renamed ``{name}_{array name}`` (``Y_1`` for
+    level 1 of a pyramid).
+
+    """
+    out = dict(arrays)
+    groups: dict[str, dict[str, int]] = {}
+    for path in sorted(arrays, key=lambda p: (p.count("/"), p)):
+        parent, _, name = path.rpartition("/")
+        sizes = groups.setdefault(parent, {})
+        array = arrays[path]
+        names = []
+        for dim, size in zip(array.dims, array.shape, strict=True):
+            unique = dim
+            if sizes.setdefault(dim, size) != size:
+                unique = f"{dim}_{name or 'root'}"
+                sizes.setdefault(unique, size)
+            names.append(unique)
+        if tuple(names) != array.dims:
+            out[path] = replace(array, dim_names=tuple(names))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +121,11 @@ def build_hierarchy(
             arrays[""] = chosen.levels[level]
         else:
             _series_nodes(chosen, "", groups, arrays)
-        return Hierarchy(groups, arrays)
+        return Hierarchy(groups, distinct_dimensions(arrays))
     if len(index.series) == 1 and len(index.series[0].levels) == 1:
         arrays[""] = index.series[0].levels[0]
         return Hierarchy(groups, arrays)
     groups[""] = {"tiffzarr": {"series": len(index.series)}}
     for i, s in enumerate(index.series):
         _series_nodes(s, str(i), groups, arrays)
-    return Hierarchy(groups, arrays)
+    return Hierarchy(groups, distinct_dimensions(arrays))
