@@ -1,0 +1,93 @@
+"""The blocking API: twins of the coroutines in :mod:`tiffzarr.api.asynchronous`.
+
+Each runs its coroutine on tiffzarr's background I/O loop; all are re-exported by
+:mod:`tiffzarr`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy
+
+from tiffzarr._config import config
+from tiffzarr._sync import run_sync
+from tiffzarr.errors import LimitError
+from tiffzarr.model import TiffIndex
+from tiffzarr.reader import open_tiff as _open_tiff
+from tiffzarr.store import TiffStore
+from tiffzarr.store import open_store as _open_store
+
+__all__ = ["imread", "open_store", "open_tiff"]
+
+
+def open_tiff(
+    url: str, /, *, storage_options: dict[str, Any] | None = None, predict: bool = True
+) -> TiffIndex:
+    """Parse the TIFF at ``url`` into its model (blocking twin of the coroutine)."""
+    return run_sync(_open_tiff(url, storage_options=storage_options, predict=predict))
+
+
+def open_store(
+    url: str | TiffIndex,
+    /,
+    *,
+    series: int | None = None,
+    level: int | None = None,
+    page: int | tuple[int, ...] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    zarr_format: Literal[2, 3] = 3,
+    chunkmode: Literal["segment", "page"] = "segment",
+    fill_value: float | int | None = None,
+    predict: bool = True,
+) -> TiffStore:
+    """A read-only zarr store over the TIFF at ``url`` (blocking twin).
+
+    >>> import numpy, tifffile, tempfile, os, zarr
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
+    >>> tifffile.imwrite(path, numpy.arange(64 * 64, dtype="uint16").reshape(64, 64),
+    ...                  tile=(32, 32), compression="zlib")
+    >>> z = zarr.open_array(open_store(path), mode="r")
+    >>> z.shape, z.chunks, int(z[10, 20])
+    ((64, 64), (32, 32), 660)
+    """
+    return run_sync(
+        _open_store(
+            url,
+            series=series,
+            level=level,
+            page=page,
+            storage_options=storage_options,
+            zarr_format=zarr_format,
+            chunkmode=chunkmode,
+            fill_value=fill_value,
+            predict=predict,
+        )
+    )
+
+
+def imread(
+    url: str,
+    /,
+    *,
+    series: int = 0,
+    level: int = 0,
+    page: int | tuple[int, ...] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> numpy.ndarray:
+    """Read a whole series level (or one page) into memory, through the store."""
+    import zarr
+
+    if page is not None:
+        store = open_store(url, page=page, storage_options=storage_options)
+    else:
+        store = open_store(url, series=series, level=level, storage_options=storage_options)
+    array = next(iter(store.hierarchy.arrays.values()))
+    nbytes = int(numpy.prod(array.shape)) * array.dtype.itemsize
+    if nbytes > config.max_read_bytes:
+        raise LimitError(
+            f"the array needs {nbytes} bytes, more than max_read_bytes ({config.max_read_bytes});"
+            " read it in parts through open_store",
+            url=store.index.url,
+        )
+    return numpy.asarray(zarr.open_array(store, mode="r")[...])
