@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from tiffzarr import api, errors
 from tiffzarr._config import config, set_config, tune_zarr
-from tiffzarr.api.synchronous import imread, open_store, open_tiff
+from tiffzarr.api.synchronous import (
+    imread,
+    open_references,
+    open_store,
+    open_tiff,
+    references,
+    write_references,
+)
 from tiffzarr.codecs import register_codecs
 from tiffzarr.errors import TiffZarrError, TiffZarrWarning
 from tiffzarr.model import ArrayModel, Page, Series, TiffIndex
+from tiffzarr.refs import ReferenceSet, ReferenceStore
 from tiffzarr.store import TiffStore
 
 __version__ = "0.1.0"
@@ -22,6 +30,8 @@ tune_zarr()
 __all__ = [
     "ArrayModel",
     "Page",
+    "ReferenceSet",
+    "ReferenceStore",
     "Series",
     "TiffIndex",
     "TiffZarrError",
@@ -32,7 +42,10 @@ __all__ = [
     "errors",
     "TiffStore",
     "imread",
+    "open_references",
     "open_store",
     "open_tiff",
+    "references",
     "set_config",
+    "write_references",
 ]

@@ -44,6 +44,55 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refs(args: argparse.Namespace) -> int:
+    from tiffzarr.refs import write_references
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refs = run_sync(
+            write_references(
+                args.url,
+                args.output,
+                format="parquet" if args.parquet else "json",
+                series=args.series,
+                level=args.level,
+                storage_options=_storage_options(args.storage_option),
+                version=args.version,
+                zarr_format=args.zarr_format,
+                codecs=args.codecs,
+                inline_threshold=args.inline_threshold,
+                target_url=args.target_url,
+            )
+        )
+    for path, reason in sorted(refs.fallbacks.items()):
+        print(f"tiffzarr: array {path or '/'!r} keeps tiffzarr's codec: {reason}", file=sys.stderr)
+    return 0
+
+
+def _add_refs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    refs = commands.add_parser("refs", help="write kerchunk references (JSON or parquet)")
+    refs.add_argument("url", help="path or fsspec URL of the TIFF")
+    refs.add_argument("-o", "--output", required=True, help="reference file or parquet folder")
+    refs.add_argument("--parquet", action="store_true", help="write a parquet reference folder")
+    refs.add_argument("--zarr-format", type=int, choices=(2, 3), default=2)
+    refs.add_argument("--codecs", choices=("portable", "tiffzarr"), default="portable")
+    refs.add_argument("--series", type=int, default=None)
+    refs.add_argument("--level", type=int, default=None)
+    refs.add_argument("--version", type=int, choices=(0, 1), default=1)
+    refs.add_argument("--inline-threshold", type=int, default=0, metavar="BYTES")
+    refs.add_argument(
+        "--target-url", default=None, help="where the references will live (relative URLs)"
+    )
+    refs.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option for the TIFF (VALUE parsed as JSON when possible)",
+    )
+    refs.set_defaults(run=_refs)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiffzarr", description="TIFF files as Zarr stores.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         help="fsspec storage option (VALUE parsed as JSON when possible)",
     )
     info.set_defaults(run=_info)
+    _add_refs(commands)
     return parser
 
 

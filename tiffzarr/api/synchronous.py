@@ -6,6 +6,8 @@ Each runs its coroutine on tiffzarr's background I/O loop; all are re-exported b
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy
@@ -15,10 +17,21 @@ from tiffzarr._sync import run_sync
 from tiffzarr.errors import LimitError
 from tiffzarr.model import TiffIndex
 from tiffzarr.reader import open_tiff as _open_tiff
+from tiffzarr.refs import ReferenceSet, ReferenceStore
+from tiffzarr.refs import open_references as _open_references
+from tiffzarr.refs import references as _references
+from tiffzarr.refs import write_references as _write_references
 from tiffzarr.store import TiffStore
 from tiffzarr.store import open_store as _open_store
 
-__all__ = ["imread", "open_store", "open_tiff"]
+__all__ = [
+    "imread",
+    "open_references",
+    "open_store",
+    "open_tiff",
+    "references",
+    "write_references",
+]
 
 
 def open_tiff(
@@ -91,3 +104,104 @@ def imread(
             url=store.index.url,
         )
     return numpy.asarray(zarr.open_array(store, mode="r")[...])
+
+
+def references(
+    url: str | TiffIndex,
+    /,
+    *,
+    series: int | None = None,
+    level: int | None = None,
+    page: int | tuple[int, ...] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    version: Literal[0, 1] = 1,
+    zarr_format: Literal[2, 3] = 2,
+    codecs: Literal["portable", "tiffzarr"] = "portable",
+    inline_threshold: int = 0,
+    target_url: str | None = None,
+) -> ReferenceSet:
+    """Kerchunk references of the store ``open_store`` makes (blocking twin of
+    :func:`tiffzarr.refs.references`; see ``docs/references.md``)."""
+    return run_sync(
+        _references(
+            url,
+            series=series,
+            level=level,
+            page=page,
+            storage_options=storage_options,
+            version=version,
+            zarr_format=zarr_format,
+            codecs=codecs,
+            inline_threshold=inline_threshold,
+            target_url=target_url,
+        )
+    )
+
+
+def write_references(
+    url: str | TiffIndex,
+    target: str,
+    /,
+    *,
+    format: Literal["json", "parquet"] = "json",
+    series: int | None = None,
+    level: int | None = None,
+    page: int | tuple[int, ...] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    version: Literal[0, 1] = 1,
+    zarr_format: Literal[2, 3] = 2,
+    codecs: Literal["portable", "tiffzarr"] = "portable",
+    inline_threshold: int = 0,
+    target_url: str | None = None,
+    target_options: dict[str, Any] | None = None,
+) -> ReferenceSet:
+    """Write the references of a TIFF as JSON or parquet (blocking twin of
+    :func:`tiffzarr.refs.write_references`)."""
+    return run_sync(
+        _write_references(
+            url,
+            target,
+            format=format,
+            series=series,
+            level=level,
+            page=page,
+            storage_options=storage_options,
+            version=version,
+            zarr_format=zarr_format,
+            codecs=codecs,
+            inline_threshold=inline_threshold,
+            target_url=target_url,
+            target_options=target_options,
+        )
+    )
+
+
+def open_references(
+    path_or_dict: str | os.PathLike[str] | Mapping[str, Any],
+    /,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    remote_protocol: str | None = None,
+    remote_options: dict[str, Any] | None = None,
+    allow_external: bool = False,
+) -> ReferenceStore:
+    """A read-only zarr store over a reference set (blocking twin of
+    :func:`tiffzarr.refs.open_references`).
+
+    >>> import numpy, tifffile, tempfile, os, zarr
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
+    >>> tifffile.imwrite(path, numpy.arange(4096, dtype="uint16").reshape(64, 64),
+    ...                  tile=(32, 32), compression="zlib")
+    >>> refs = references(path)
+    >>> int(zarr.open_array(open_references(refs), mode="r")[10, 20])
+    660
+    """
+    return run_sync(
+        _open_references(
+            path_or_dict,
+            storage_options=storage_options,
+            remote_protocol=remote_protocol,
+            remote_options=remote_options,
+            allow_external=allow_external,
+        )
+    )

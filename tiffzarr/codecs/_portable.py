@@ -107,11 +107,8 @@ def portable_codecs(
     False
     """
     try:
-        if partial_segments:
-            raise _NotPortable(
-                "the last strip of a page stores fewer rows than a chunk; "
-                "only tiffzarr's codec pads it"
-            )
+        if getattr(spec, "page", None) is not None:
+            raise _NotPortable("a chunk holds a whole page of framed segments")
         codec = COMPRESSIONS.get(spec.compression)
         if codec is None or not codec.available:
             raise _NotPortable(f"compression {compression_label(spec.compression)} has no decoder")
@@ -121,6 +118,11 @@ def portable_codecs(
             fields = {"codecs": _v3_codecs(spec, codec)}
         else:
             raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format!r}")
+        if partial_segments:
+            raise _NotPortable(
+                "the last strip of a page stores fewer rows than a chunk; "
+                "only tiffzarr's codec pads it"
+            )
     except _NotPortable as exc:
         return PortableCodecs(None, str(exc))
     return PortableCodecs(fields)
@@ -185,8 +187,12 @@ def _stream_steps(spec: SegmentSpec, codec: CompressionCodec) -> tuple[list[Conf
         steps.append({"id": "imagecodecs_bitorder"})
     decompressor = codec.kind != "none"
     if decompressor:
-        assert codec.decoder is not None
-        steps.append(dict(_V2_BYTES[codec.decoder]))
+        config = _V2_BYTES.get(codec.decoder or "")
+        if config is None:
+            raise _NotPortable(
+                f"compression {compression_label(spec.compression)} has no numcodecs codec"
+            )
+        steps.append(dict(config))
     steps.extend(_UNPACK_STEPS[stored.unpacking](spec, stored.file_dtype, predictor is not None))
     if predictor is not None:
         steps.append(_predictor_step(spec, predictor.kind, predictor.distance))
@@ -271,15 +277,17 @@ def _predictor_step(spec: SegmentSpec, kind: str, distance: int) -> Config:
             "axis": -2,
             "dist": distance,
         }
-    # Distance 1 is imagecodecs' delta on the samples themselves, as tiffzarr decodes it;
-    # wider distances add bit patterns as unsigned integers of the sample size.
-    dtype = native if distance == 1 else np.dtype(f"=u{native.itemsize}")
+    if distance != 1:
+        raise _NotPortable(
+            f"horizontal predictor with distance {distance}: imagecodecs' delta codec "
+            "implements distance 1 only"
+        )
     return {
         "id": "imagecodecs_delta",
         "shape": list(spec.shape),
-        "dtype": dtype.str,
+        "dtype": native.str,
         "axis": -2,
-        "dist": distance,
+        "dist": 1,
     }
 
 

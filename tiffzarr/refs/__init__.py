@@ -21,11 +21,13 @@ from tiffzarr.refs._build import (
     store_references,
 )
 from tiffzarr.refs._open import open_references
+from tiffzarr.refs._store import ReferenceStore
 from tiffzarr.refs._write import write_references
 
 __all__ = [
     "CodecChoice",
     "ReferenceSet",
+    "ReferenceStore",
     "Version",
     "nest_references",
     "open_references",

@@ -13,13 +13,19 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from tiffzarr.codecs._portable import portable_codecs
-from tiffzarr.format import Compression
-from tiffzarr.model import ArrayModel, PagePath, TiffIndex
+from tiffzarr.model import PagePath, TiffIndex
+from tiffzarr.refs._codecs import ChunkLocation, Swapped, swap_codecs
 from tiffzarr.refs._urls import absolute_url, relative_url
 from tiffzarr.store import TiffStore, ZarrFormat, open_store
 
-__all__ = ["CodecChoice", "ReferenceSet", "Version", "nest_references", "references", "store_references"]
+__all__ = [
+    "CodecChoice",
+    "ReferenceSet",
+    "Version",
+    "nest_references",
+    "references",
+    "store_references",
+]
 
 Version = Literal[0, 1]
 CodecChoice = Literal["portable", "tiffzarr"]
@@ -146,10 +152,15 @@ async def store_references(
     never one per chunk (except for chunks inlined by ``inline_threshold``).
     """
     _check_options(version=version, codecs=codecs, inline_threshold=inline_threshold)
-    locations = [loc async for loc in store.chunk_locations()]
-    documents, fallbacks = _documents(store, codecs, locations)
-    inline = await _inline_chunks(store, locations, inline_threshold)
-    written = {}
+    found = [loc async for loc in store.chunk_locations()]
+    portable = codecs == "portable"
+    swapped = swap_codecs(store, found) if portable else Swapped(dict(store.metadata))
+    documents, fallbacks = swapped.documents, swapped.fallbacks
+    locations = [
+        (key, url, offset, swapped.lengths.get(key, nbytes)) for key, url, offset, nbytes in found
+    ]
+    inline = await _inline_chunks(store, found, inline_threshold, skip=swapped.lengths)
+    written: dict[str, str] = {}
     for _, url, _, _ in locations:
         if url not in written:
             written[url] = relative_url(url, target_url) if target_url else absolute_url(url)
@@ -172,59 +183,16 @@ def _template_names(urls: list[str]) -> dict[str, str]:
     return {url: f"u{i}" for i, url in enumerate(urls)}
 
 
-def _documents(
-    store: TiffStore, codecs: CodecChoice, locations: list[tuple[str, str, int, int]]
-) -> tuple[dict[str, bytes], dict[str, str]]:
-    """The store's metadata documents, with standard codecs where they are exact."""
-    documents = dict(store.metadata)
-    fallbacks: dict[str, str] = {}
-    if codecs == "tiffzarr":
-        return documents, fallbacks
-    sizes: dict[str, list[int]] = {path: [] for path in store.hierarchy.arrays}
-    for key, _, _, nbytes in locations:
-        sizes[_array_path(key, store)].append(nbytes)
-    for path, array in store.hierarchy.arrays.items():
-        partial = partial_segments(array, sizes[path])
-        result = portable_codecs(array.codec, zarr_format=store.zarr_format, partial_segments=partial)
-        if result.fields is None:
-            fallbacks[path] = result.reason or "no standard codec"
-            continue
-        prefix = f"{path}/" if path else ""
-        key = prefix + ("zarr.json" if store.zarr_format == 3 else ".zarray")
-        doc = json.loads(documents[key])
-        doc.update(result.fields)
-        documents[key] = json.dumps(doc, indent=1, allow_nan=False).encode()
-    return documents, fallbacks
-
-
-def _array_path(key: str, store: TiffStore) -> str:
-    """The path of the array a chunk key belongs to."""
-    if store.zarr_format == 3:
-        return "" if key.startswith("c/") else key.partition("/c/")[0]
-    return key.rpartition("/")[0]
-
-
-def partial_segments(array: ArrayModel, /, nbytes: list[int] | None = None) -> bool:
-    """Whether some segments of ``array`` store fewer rows than a chunk holds.
-
-    That is the last strip of a page whose length is not a multiple of
-    RowsPerStrip (tiles are always stored whole), and, for uncompressed arrays,
-    any segment whose byte count (``nbytes``, as the store serves them) is short.
-    tiffzarr's codec pads such segments; a standard codec needs them whole.
-    """
-    layout = array.manifest.layout
-    if not layout.tiled and layout.length % layout.tile[1] != 0:
-        return True
-    if layout.compression == Compression.NONE and nbytes:
-        return min(nbytes) < layout.stored_nbytes
-    return False
-
-
 async def _inline_chunks(
-    store: TiffStore, locations: list[tuple[str, str, int, int]], threshold: int
+    store: TiffStore,
+    locations: list[ChunkLocation],
+    threshold: int,
+    *,
+    skip: Mapping[str, int],
 ) -> dict[str, str]:
-    """``"base64:..."`` data of the chunks smaller than ``threshold`` bytes."""
-    keys = [key for key, _, _, nbytes in locations if nbytes < threshold]
+    """``"base64:..."`` data of the chunks smaller than ``threshold`` bytes (not those in
+    ``skip``: references grown past the store's chunk)."""
+    keys = [key for key, _, _, nbytes in locations if nbytes < threshold and key not in skip]
     if not keys:
         return {}
     buffers = await asyncio.gather(*(store.get(key) for key in keys))

@@ -124,12 +124,12 @@ class Base:
             folder = os.path.realpath(self.folder)
             target = os.path.realpath(absolute_url(url))
             return os.path.commonpath([folder, target]) == folder and target != folder
-        base, target = urllib.parse.urlsplit(self.folder), urllib.parse.urlsplit(url)
+        base, parts = urllib.parse.urlsplit(self.folder), urllib.parse.urlsplit(url)
         if (base.scheme.lower(), base.netloc.lower()) != (
-            target.scheme.lower(),
-            target.netloc.lower(),
+            parts.scheme.lower(),
+            parts.netloc.lower(),
         ):
             return False
-        folder = posixpath.normpath(urllib.parse.unquote(base.path))
-        path = posixpath.normpath(urllib.parse.unquote(target.path))
-        return path.startswith(folder.rstrip("/") + "/")
+        root = posixpath.normpath(urllib.parse.unquote(base.path))
+        path = posixpath.normpath(urllib.parse.unquote(parts.path))
+        return path.startswith(root.rstrip("/") + "/")
