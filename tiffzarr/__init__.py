@@ -21,6 +21,7 @@ from tiffzarr.errors import TiffZarrError, TiffZarrWarning
 from tiffzarr.model import ArrayModel, Page, Series, TiffIndex
 from tiffzarr.refs import ReferenceSet, ReferenceStore
 from tiffzarr.store import TiffStore
+from tiffzarr.writer import TiffWriter, imwrite, write
 
 __version__ = "0.1.0"
 
@@ -41,11 +42,14 @@ __all__ = [
     "config",
     "errors",
     "TiffStore",
+    "TiffWriter",
     "imread",
+    "imwrite",
     "open_references",
     "open_store",
     "open_tiff",
     "references",
     "set_config",
+    "write",
     "write_references",
 ]

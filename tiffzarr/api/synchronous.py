@@ -53,6 +53,7 @@ def open_store(
     chunkmode: Literal["segment", "page"] = "segment",
     fill_value: float | int | None = None,
     predict: bool = True,
+    mode: Literal["r", "r+"] = "r",
 ) -> TiffStore:
     """A read-only zarr store over the TIFF at ``url`` (blocking twin).
 
@@ -75,6 +76,7 @@ def open_store(
             chunkmode=chunkmode,
             fill_value=fill_value,
             predict=predict,
+            mode=mode,
         )
     )
 

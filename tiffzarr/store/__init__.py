@@ -36,6 +36,7 @@ async def open_store(
     chunkmode: ChunkMode = "segment",
     fill_value: float | int | None = None,
     predict: bool = True,
+    mode: Literal["r", "r+"] = "r",
 ) -> TiffStore:
     """Parse the TIFF at ``url`` and return a read-only zarr store over it.
 
@@ -44,7 +45,11 @@ async def open_store(
     lets runs of uniform pages be predicted instead of read (each predicted page
     is checked against the file before its pixels are served). ``chunkmode``
     ``"page"`` makes each page one chunk (for pages of many small strips).
+    ``mode="r+"`` lets zarr write chunks of an uncompressed local file in place
+    (for example a file created empty with :func:`tiffzarr.write`).
     """
+    if mode not in ("r", "r+"):
+        raise ValueError(f"mode must be 'r' or 'r+', not {mode!r}")
     if zarr_format not in (2, 3):
         raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format!r}")
     if chunkmode not in ("segment", "page"):
@@ -63,4 +68,5 @@ async def open_store(
         storage_options=storage_options,
         zarr_format=zarr_format,
         fill_value=fill_value,
+        writable=mode == "r+",
     )

@@ -42,6 +42,7 @@ from tiffzarr.model import (
 from tiffzarr.store._batch import ReadBatcher
 from tiffzarr.store._hierarchy import Hierarchy
 from tiffzarr.store._metadata import ZarrFormat, chunk_keys, metadata_documents, parse_chunk_key
+from tiffzarr.store._write import SegmentWriter, check_writable
 
 __all__ = ["TiffStore"]
 
@@ -103,11 +104,13 @@ def _segment_range(
 
 
 class TiffStore(Store):
-    """A read-only zarr store whose chunks are a TIFF file's own strips and tiles.
+    """A zarr store whose chunks are a TIFF file's own strips and tiles.
 
     Build it with :func:`tiffzarr.open_store`. The store is plain data (the
     parsed model, URLs and storage options): it pickles, and opens its byte
-    sources, sessions and read batchers lazily, one per event loop.
+    sources, sessions and read batchers lazily, one per event loop. It is
+    read-only unless ``writable`` (``mode="r+"``): then chunks of an uncompressed
+    local file can be written in place (see :mod:`tiffzarr.store._write`).
     """
 
     def __init__(
@@ -119,8 +122,9 @@ class TiffStore(Store):
         storage_options: dict[str, Any] | None = None,
         zarr_format: ZarrFormat = 3,
         fill_value: float | int | None = None,
+        writable: bool = False,
     ) -> None:
-        super().__init__(read_only=True)
+        super().__init__(read_only=not writable)
         self._is_open = True
         self.index = index
         self.hierarchy = hierarchy
@@ -146,6 +150,12 @@ class TiffStore(Store):
         self._loads: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[tuple[int, int], asyncio.Future[None]]
         ] = weakref.WeakKeyDictionary()
+        self._writer: SegmentWriter | None = None
+        if writable:
+            if not isinstance(self._source(0), LocalSource):
+                raise UnsupportedError("mode='r+' needs a local file", url=index.url)
+            check_writable(hierarchy.arrays, self._source(0).url)
+            self._writer = SegmentWriter(self._source(0).url)
 
     # -- plain data ----------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -155,6 +165,7 @@ class TiffStore(Store):
             "storage_options": self.storage_options,
             "zarr_format": self.zarr_format,
             "fill_value": self.fill_value,
+            "writable": not self.read_only,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -186,7 +197,7 @@ class TiffStore(Store):
     # -- capabilities ----------------------------------------------------
     @property
     def supports_writes(self) -> bool:
-        return False
+        return not self.read_only
 
     @property
     def supports_deletes(self) -> bool:
@@ -201,15 +212,42 @@ class TiffStore(Store):
         return False
 
     def with_read_only(self, read_only: bool = False) -> Store:
+        if read_only == self.read_only:
+            return self
         if not read_only:
-            raise ReadOnlyError("TIFF stores are read-only", url=self.index.url)
-        return self
+            raise ReadOnlyError("open the file with mode='r+' to write", url=self.index.url)
+        state = self.__getstate__()
+        state["writable"] = False
+        return TiffStore(state.pop("index"), **state)
 
     async def set(self, key: str, value: Buffer) -> None:
-        raise ReadOnlyError("TIFF stores are read-only", url=self.index.url, key=key)
+        """Write a chunk into its segment (``mode="r+"`` only); metadata cannot change."""
+        if self._writer is None:
+            raise ReadOnlyError("TIFF stores are read-only", url=self.index.url, key=key)
+        doc = self._metadata.get(key)
+        if doc is not None:
+            if value.to_bytes() != doc:
+                raise UnsupportedError("TIFF metadata cannot change", url=self.index.url, key=key)
+            return
+        resolved = self._resolve(key)
+        located = None if resolved is None else await self._locate(key, resolved[1], resolved[2])
+        if located is None or located.parts[0] is None:
+            raise UnsupportedError(
+                "the chunk has no segment in the file to write into", url=self.index.url, key=key
+            )
+        await self._read(located, 0, 0)  # a predicted page is checked before it is written
+        offset, nbytes = located.parts[0]
+        data = value.to_bytes()
+        if len(data) < nbytes:
+            raise UnsupportedError(
+                f"{len(data)} encoded bytes do not fill the {nbytes}-byte segment",
+                url=self.index.url,
+                key=key,
+            )
+        await self._writer.write(offset, data[:nbytes])
 
     async def delete(self, key: str) -> None:
-        raise ReadOnlyError("TIFF stores are read-only", url=self.index.url, key=key)
+        raise ReadOnlyError("TIFF segments cannot be deleted", url=self.index.url, key=key)
 
     async def set_partial_values(self, key_start_values: Iterable[tuple[str, int, Any]]) -> None:
         raise ReadOnlyError("TIFF stores are read-only", url=self.index.url)

@@ -72,10 +72,10 @@ def _mean_valid(quads: Sequence[np.ndarray], dtype: np.dtype, nodata: float) -> 
     count = sum(v.astype(np.uint8) for v in valid)
     total = sum(np.where(v, q, 0).astype(np.float64) for q, v in zip(quads, valid, strict=True))
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count  # type: ignore[operator]
+        mean = total / count
     if dtype.kind in "iu":
         mean = np.floor(mean + 0.5)
-    return np.where(count > 0, mean, nodata).astype(dtype)  # type: ignore[operator]
+    return np.where(count > 0, mean, nodata).astype(dtype)
 
 
 class _Level:
@@ -124,9 +124,13 @@ class LevelChain:
         return out
 
     def _feed(
-        self, index: int, rows: np.ndarray | None, out: list[tuple[int, int, np.ndarray]], *,
+        self,
+        index: int,
+        rows: np.ndarray | None,
+        out: list[tuple[int, int, np.ndarray]],
+        *,
         last: bool,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if index >= len(self._levels):
             return
         level = self._levels[index]

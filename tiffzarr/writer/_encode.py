@@ -44,9 +44,12 @@ class Encoder:
     """
 
     def __init__(
-        self, *, maxworkers: int | None = None, window: int | None = None,
+        self,
+        *,
+        maxworkers: int | None = None,
+        window: int | None = None,
         window_bytes: int = 256 * 2**20,
-    ) -> None:  # fmt: skip
+    ) -> None:
         workers = default_workers() if not maxworkers else int(maxworkers)
         self._pool = ThreadPoolExecutor(workers, "tiffzarr-encode") if workers > 1 else None
         self._window = window if window is not None else 4 * workers
@@ -88,9 +91,11 @@ class Encoder:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         try:
             if kind is None:
                 self.flush()

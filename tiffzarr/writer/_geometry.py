@@ -14,7 +14,7 @@ separate sample plane, then depth, then rows, then columns.
 (50, 35)
 >>> s = Geometry(separate=1, depth=1, length=10, width=8, contig=1, rowsperstrip=4)
 >>> s.nsegments, s.strip_rows(2), s.band_rows
-(3, 2, 4)
+(3, 2, 10)
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
-__all__ = ["Geometry", "ceildiv"]
+__all__ = ["Band", "Geometry", "ceildiv"]
 
 _BAND_ROWS = 64
 """Strips are streamed in bands of at least this many rows."""
@@ -31,6 +32,22 @@ _BAND_ROWS = 64
 
 def ceildiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+class Band(NamedTuple):
+    """Where a band lies: page, sample plane, depth slab ``[z0, z1)`` and rows ``[y0, y1)``."""
+
+    frame: int
+    sample: int
+    z0: int
+    z1: int
+    y0: int
+    y1: int
+
+    @property
+    def position(self) -> tuple[int, int, int, int]:
+        """Its place in file order: ``(frame, sample, z0, y0)``."""
+        return (self.frame, self.sample, self.z0, self.y0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +67,7 @@ class Geometry:
     rowsperstrip: int = 0
 
     def __post_init__(self) -> None:
-        if self.tile is None and self.rowsperstrip < 1:
-            object.__setattr__(self, "rowsperstrip", self.length)
-        elif self.tile is None and self.rowsperstrip > self.length:
+        if self.tile is None and not 1 <= self.rowsperstrip <= self.length:
             object.__setattr__(self, "rowsperstrip", self.length)
 
     @property

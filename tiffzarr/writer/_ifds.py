@@ -11,7 +11,7 @@ packed at the end.
 >>> record = IfdRecord([Tag(256, 4, 64), Tag(257, 4, 64)], tiled=True, table=table, row=0)
 >>> end = place([record], CLASSIC, 8)
 >>> record.offset, end, len(record.pack("<", CLASSIC)) == end - 8
-(8, 86, True)
+(8, 94, True)
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from tiffzarr.format._enums import (
     Compression,
     ExtraSample,
     Photometric,
-    PlanarConfig,
     Predictor,
     ResolutionUnit,
 )
@@ -70,7 +69,7 @@ _ALIASES = {"ZLIB": Compression.ADOBE_DEFLATE}
 def enum_code(table: type[enum.IntEnum], value: Any, option: str, /) -> int:
     """The code of an enum member given by name (any case), member or int.
 
-    >>> enum_code(Photometric, "rgb", "photometric"), enum_code(PlanarConfig, 2, "planarconfig")
+    >>> enum_code(Photometric, "rgb", "photometric"), enum_code(Predictor, 2, "predictor")
     (2, 2)
     """
     if isinstance(value, str):
@@ -129,7 +128,7 @@ _FLOAT_PREDICTORS = (
 
 def predictor_code(value: Any, dtype: np.dtype | None, compression: int, /) -> int:
     """The Predictor tag value; ``True`` picks horizontal or floating point by dtype."""
-    if value is None or value is False or value == 1:
+    if value is None or value is False or (value == 1 and value is not True):
         return 1
     if isinstance(value, str) and value.upper() == "NONE":
         return 1

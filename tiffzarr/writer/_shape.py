@@ -30,7 +30,7 @@ import numpy as np
 from tiffzarr.format._enums import Photometric, PlanarConfig
 from tiffzarr.writer._options import PHOTOMETRIC_SAMPLES, enum_code
 
-__all__ = ["ShapeInfo", "StoredShape", "normalize_shape"]
+__all__ = ["ShapeInfo", "StoredShape", "Trim", "normalize_shape"]
 
 Trim = Literal["none", "one", "all"]
 """Trailing length-1 axes to drop: none, one (ImageJ) or all (shaped metadata)."""
@@ -104,7 +104,12 @@ def normalize_shape(
     planar = None if not planarconfig else enum_code(PlanarConfig, planarconfig, "planarconfig")
     if photo is None:
         photo, planar = _infer_photometric(
-            datashape, dtype, planar, volumetric, colormap, metadata_format
+            datashape,
+            dtype,
+            planar=planar,
+            volumetric=volumetric,
+            colormap=colormap,
+            metadata_format=metadata_format,
         )
     nominal = PHOTOMETRIC_SAMPLES.get(photo, 1)
     pad = max(0, (3 if nominal > 1 else 2) - len(datashape))
@@ -137,6 +142,7 @@ def normalize_shape(
 def _infer_photometric(
     shape: tuple[int, ...],
     dtype: np.dtype,
+    *,
     planar: int | None,
     volumetric: bool,
     colormap: bool,

@@ -1,7 +1,7 @@
 """Pixel sources: numpy, zarr and dask arrays, iterators of tiles or pages, read band by band.
 
-The writer asks a source for *bands* in file order: ``band(frame, sample, z0,
-z1, y0, y1)`` returns ``(z1 - z0, y1 - y0, width, samples)`` pixels. A chunked
+The writer asks a source for *bands* in file order: ``band(Band(frame, sample,
+z0, z1, y0, y1))`` returns ``(z1 - z0, y1 - y0, width, samples)`` pixels. A chunked
 source (dask, zarr, anything with ``chunks``) reads whole *regions*: the chunks
 that one band touches, across the full width, so every chunk is computed or
 read exactly once whatever the tile size. A region stays cached until the
@@ -10,12 +10,12 @@ while the current one is encoded, so at most a few rows of chunks are in memory.
 
 >>> import numpy as np
 >>> from tiffzarr.writer._shape import normalize_shape
->>> from tiffzarr.writer._geometry import Geometry
+>>> from tiffzarr.writer._geometry import Band, Geometry
 >>> data = np.arange(2 * 6 * 4, dtype="uint8").reshape(2, 6, 4)
 >>> info = normalize_shape(data.shape, data.dtype, photometric="minisblack")
 >>> geometry = Geometry(1, 1, 6, 4, 1, rowsperstrip=2)
 >>> source = open_source(data, info, geometry)
->>> source.band(1, 0, 0, 1, 2, 4)[0, :, :, 0].tolist()
+>>> source.band(Band(1, 0, 0, 1, 2, 4))[0, :, :, 0].tolist()
 [[32, 33, 34, 35], [36, 37, 38, 39]]
 """
 
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tiffzarr.writer._geometry import Geometry
+from tiffzarr.writer._geometry import Band, Geometry
 from tiffzarr.writer._shape import ShapeInfo
 
 __all__ = ["BandSource", "open_iterator_source", "open_source"]
@@ -40,7 +40,7 @@ Key = tuple[int, ...]
 class BandSource(Protocol):
     """Bands of pixels requested in file order."""
 
-    def band(self, frame: int, s: int, z0: int, z1: int, y0: int, y1: int, /) -> np.ndarray: ...
+    def band(self, at: Band, /) -> np.ndarray: ...
 
     def close(self) -> None: ...
 
@@ -48,22 +48,41 @@ class BandSource(Protocol):
 def open_source(
     data: Any, info: ShapeInfo, geometry: Geometry, /, *, prefetch: int = 1
 ) -> BandSource:
-    """A band source over an array: numpy (views), or chunked (dask, zarr, ...)."""
+    """A band source over an array: numpy (views), or chunked (dask, zarr, h5py, ...).
+
+    Zarr arrays are read in whole shards when sharded; other array-likes without
+    chunks are read one band at a time.
+    """
     if isinstance(data, np.ndarray):
         return _NumpySource(data, info.roles)
-    chunks = getattr(data, "chunks", None)
+    shape = tuple(int(n) for n in data.shape)
     if _is_dask(data):
-        bounds = [np.cumsum((0, *c)) for c in data.chunks]
+        if any(np.isnan(n) for c in data.chunks for n in c):
+            raise ValueError("the dask array has unknown chunk sizes; call compute_chunk_sizes()")
+        bounds = [np.cumsum((0, *c)).astype(np.int64) for c in data.chunks]
         return _ChunkedSource(_dask_reader(data), bounds, info, geometry, prefetch=prefetch)
-    if isinstance(chunks, tuple) and len(chunks) == len(data.shape):
-        bounds = [np.append(np.arange(0, n, c), n) for n, c in zip(data.shape, chunks, strict=True)]
-        reader: Callable[[tuple[slice, ...]], np.ndarray] = lambda region: np.asarray(data[region])
-        return _ChunkedSource(reader, bounds, info, geometry, prefetch=prefetch)
-    return _NumpySource(np.asarray(data), info.roles)
+    chunks = getattr(data, "shards", None) or getattr(data, "chunks", None)
+    if not (isinstance(chunks, tuple) and len(chunks) == len(shape)):
+        chunks = _band_chunks(shape, info.roles, geometry)
+    bounds = [np.append(np.arange(0, n, c), n) for n, c in zip(shape, chunks, strict=True)]
+    return _ChunkedSource(_array_reader(data), bounds, info, geometry, prefetch=prefetch)
+
+
+def _band_chunks(shape: tuple[int, ...], roles: str, geometry: Geometry) -> tuple[int, ...]:
+    """Chunks for an array-like without any: one band (every sample, full width)."""
+    sizes = {"Y": geometry.band_rows, "Z": geometry.slab, "X": 0, "s": 0}
+    return tuple(max(1, sizes.get(r, 1) or n) for n, r in zip(shape, roles, strict=True))
 
 
 def _is_dask(data: Any) -> bool:
     return hasattr(data, "dask") and hasattr(data, "compute") and hasattr(data, "chunks")
+
+
+def _array_reader(data: Any) -> Callable[[tuple[slice, ...]], np.ndarray]:
+    def read(region: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(data[region])
+
+    return read
 
 
 def _dask_reader(data: Any) -> Callable[[tuple[slice, ...]], np.ndarray]:
@@ -86,9 +105,9 @@ class _Axes:
             return ()
         return tuple(int(i) for i in np.unravel_index(frame, self.lead_shape))
 
-    def index(self, frame: int, s: int, z0: int, z1: int, y0: int, y1: int) -> tuple[Any, ...]:
-        lead = iter(self.lead_index(frame))
-        picks = {"S": s, "Z": slice(z0, z1), "Y": slice(y0, y1), "-": 0}
+    def index(self, at: Band) -> tuple[Any, ...]:
+        lead = iter(self.lead_index(at.frame))
+        picks = {"S": at.sample, "Z": slice(at.z0, at.z1), "Y": slice(at.y0, at.y1), "-": 0}
         return tuple(next(lead) if r == "F" else picks.get(r, slice(None)) for r in self.roles)
 
 
@@ -98,9 +117,10 @@ class _NumpySource:
         self._axes = _Axes(data.shape, roles)
         self._contig = "s" in roles
 
-    def band(self, frame: int, s: int, z0: int, z1: int, y0: int, y1: int, /) -> np.ndarray:
-        part = self._data[self._axes.index(frame, s, z0, z1, y0, y1)]
-        return part.reshape(z1 - z0, y1 - y0, part.shape[-2 if self._contig else -1], -1)
+    def band(self, at: Band, /) -> np.ndarray:
+        part = self._data[self._axes.index(at)]
+        width = part.shape[-2 if self._contig else -1]
+        return part.reshape(at.z1 - at.z0, at.y1 - at.y0, width, -1)
 
     def close(self) -> None:
         self._data = np.empty(0)
@@ -142,19 +162,19 @@ class _ChunkedSource:
             spans.append((c, int(bounds[c]), int(bounds[c + 1])))
         return spans
 
-    def _pieces(self, frame: int, s: int, z0: int, z1: int, y0: int, y1: int) -> list[list[Any]]:
+    def _pieces(self, at: Band) -> list[list[Any]]:
         """Per axis: the chunk spans a band needs (``None`` for whole axes)."""
-        lead = iter(self._axes.lead_index(frame))
+        lead = iter(self._axes.lead_index(at.frame))
         per_axis: list[list[Any]] = []
         for axis, role in enumerate(self._axes.roles):
             if role in "Xs":
                 per_axis.append([None])
             elif role in "ZY":
-                lo, hi = (z0, z1) if role == "Z" else (y0, y1)
+                lo, hi = (at.z0, at.z1) if role == "Z" else (at.y0, at.y1)
                 per_axis.append(self._spans(axis, lo, hi))
             else:
-                at = next(lead) if role == "F" else (s if role == "S" else 0)
-                per_axis.append(self._spans(axis, at, at + 1))
+                index = next(lead) if role == "F" else (at.sample if role == "S" else 0)
+                per_axis.append(self._spans(axis, index, index + 1))
         return per_axis
 
     def _region(self, key: Key) -> tuple[slice, ...]:
@@ -181,7 +201,7 @@ class _ChunkedSource:
         for frame in range(self._frames):
             for s, z0, z1 in self._geometry.planes():
                 for y0, y1 in self._geometry.bands():
-                    for key in self._key_list(self._pieces(frame, s, z0, z1, y0, y1)):
+                    for key in self._key_list(self._pieces(Band(frame, s, z0, z1, y0, y1))):
                         if key not in seen:
                             seen.add(key)
                             yield key
@@ -217,21 +237,21 @@ class _ChunkedSource:
         return array
 
     # -- bands ---------------------------------------------------------------
-    def band(self, frame: int, s: int, z0: int, z1: int, y0: int, y1: int, /) -> np.ndarray:
-        here = (frame, s, z0, y0)
+    def band(self, at: Band, /) -> np.ndarray:
+        here = at.position
         for key in [k for k, (_, last) in self._cache.items() if here > last]:
             del self._cache[key]
-        per_axis = self._pieces(frame, s, z0, z1, y0, y1)
-        want = self._axes.index(frame, s, z0, z1, y0, y1)
-        keys = self._key_list(per_axis)
+        want = self._axes.index(at)
+        keys = self._key_list(self._pieces(at))
         if len(keys) == 1:
-            return self._cut(self._get(keys[0]), keys[0], want, z1 - z0, y1 - y0)
+            return self._cut(self._get(keys[0]), keys[0], want)
         out: np.ndarray | None = None
         for key in keys:
-            part = self._cut(self._get(key), key, want, None, None)
-            zlo, ylo = self._origin(key, z0, y0)
+            part = self._cut(self._get(key), key, want)
+            zlo, ylo = self._origin(key, at.z0, at.y0)
             if out is None:
-                out = np.empty((z1 - z0, y1 - y0, part.shape[2], part.shape[3]), part.dtype)
+                shape = (at.z1 - at.z0, at.y1 - at.y0, part.shape[2], part.shape[3])
+                out = np.empty(shape, part.dtype)
             out[zlo : zlo + part.shape[0], ylo : ylo + part.shape[1]] = part
         assert out is not None
         return out
@@ -246,9 +266,7 @@ class _ChunkedSource:
                 y = max(0, int(bounds[c]) - y0)
         return z, y
 
-    def _cut(
-        self, region: np.ndarray, key: Key, want: tuple[Any, ...], dz: int | None, dy: int | None
-    ) -> np.ndarray:
+    def _cut(self, region: np.ndarray, key: Key, want: tuple[Any, ...]) -> np.ndarray:
         """The part of a region inside the band, as ``(depth, rows, width, samples)``."""
         local = []
         for c, w, bounds in zip(key, want, self._bounds, strict=True):
@@ -312,10 +330,10 @@ class _TileIterSource:
         padded[tuple(slice(0, n) for n in tile.shape)] = tile
         return padded
 
-    def band(self, frame: int, s: int, z0: int, z1: int, y0: int, y1: int, /) -> np.ndarray:
+    def band(self, at: Band, /) -> np.ndarray:
         tiles = [self._tile() for _ in range(self._geometry.grid[3])]
         row = np.concatenate(tiles, axis=2)
-        return row[: z1 - z0, : y1 - y0, : self._geometry.width]
+        return row[: at.z1 - at.z0, : at.y1 - at.y0, : self._geometry.width]
 
     def close(self) -> None:
         self._items = iter(())
@@ -329,8 +347,8 @@ class _PageIterSource:
         self._frame = -1
         self._page = np.empty(0, dtype)
 
-    def band(self, frame: int, s: int, z0: int, z1: int, y0: int, y1: int, /) -> np.ndarray:
-        if frame != self._frame:
+    def band(self, at: Band, /) -> np.ndarray:
+        if at.frame != self._frame:
             g = self._geometry
             try:
                 item = np.asarray(next(self._items))
@@ -339,10 +357,9 @@ class _PageIterSource:
             shape = (g.separate, g.depth, g.length, g.width, g.contig)
             if item.size != math.prod(shape):
                 raise ValueError(f"iterator gave a page of shape {item.shape}, expected {shape}")
-            self._page, self._frame = item.reshape(shape), frame
-        return self._page[s, z0:z1, y0:y1]
+            self._page, self._frame = item.reshape(shape), at.frame
+        return self._page[at.sample, at.z0 : at.z1, at.y0 : at.y1]
 
     def close(self) -> None:
         self._page = np.empty(0, self._dtype)
         self._items = iter(())
-

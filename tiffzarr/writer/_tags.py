@@ -22,9 +22,35 @@ from tiffzarr.writer._geometry import Geometry
 __all__ = ["MANAGED_TAGS", "Codec", "extra_tags", "image_tags", "sampleformat_code"]
 
 MANAGED_TAGS = frozenset(
-    {254, 256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 330,
-     338, 339, 347, 530, 532, 32997, 32998, 50674}
-)  # fmt: skip
+    {
+        254,
+        256,
+        257,
+        258,
+        259,
+        262,
+        273,
+        277,
+        278,
+        279,
+        284,
+        317,
+        320,
+        322,
+        323,
+        324,
+        325,
+        330,
+        338,
+        339,
+        347,
+        530,
+        532,
+        32997,
+        32998,
+        50674,
+    }
+)
 """Tags the writer derives from the data and options; ``extratags`` may not set them."""
 
 _TYPE_NAMES = {t.name: t.code for t in DATA_TYPES.values()}
@@ -163,7 +189,7 @@ def _extra_value(type_code: int, count: int, value: Any) -> Any:
         return value.decode("ascii") if isinstance(value, bytes) else str(value)
     if isinstance(value, bytes | bytearray):
         return bytes(value)
-    array = np.asarray(value).reshape(-1)
+    array: np.ndarray = np.asarray(value).reshape(-1)
     if type_code in (5, 10):
         array = array.reshape(-1, 2)
     elif count and array.size == 1 and count > 1:

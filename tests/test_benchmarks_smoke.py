@@ -1,0 +1,202 @@
+"""The benchmark harness (``python -m benchmarks``) on tiny data: it runs, counts and agrees.
+
+Times are never asserted; what is asserted is that every contender runs (or is
+n/a where it should be), that the requests are counted per phase, that the
+contenders return the same pixels, and that the report says what it measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import zlib
+from pathlib import Path
+
+import numpy
+import pytest
+
+pytest.importorskip("rasterio")
+pytest.importorskip("async_tiff")
+pytest.importorskip("obstore")
+tifffile = pytest.importorskip("tifffile")
+
+from benchmarks import __main__ as cli  # noqa: E402
+from benchmarks._contenders import CONTENDERS, LOCAL_CONTENDERS, applicable  # noqa: E402
+from benchmarks._data import datasets, ensure_all  # noqa: E402
+from benchmarks._report import checks, render, summarise  # noqa: E402
+from benchmarks._runner import Run, Sample, plan  # noqa: E402
+from benchmarks._worker import MARK, measure  # noqa: E402
+
+QUICK = {ds.name: ds for ds in datasets(quick=True)}
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Dataset has no geotransform"),
+    pytest.mark.filterwarnings("ignore:Use `@` matmul"),
+]
+
+
+@pytest.fixture(scope="module")
+def quick_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bench-data")
+    ensure_all(list(QUICK.values()), root)
+    return root
+
+
+def _expected(root: Path, name: str, task: str) -> numpy.ndarray:
+    """What a contender must return, read with tifffile from the local file(s)."""
+    ds = QUICK[name]
+    if ds.files:
+        whole = numpy.stack([tifffile.imread(root / f) for f in ds.files])
+    else:
+        whole = tifffile.imread(root / ds.path, series=0, level=0)
+    return whole[ds.window_slices] if task == "window" else whole
+
+
+def _marks(text: str) -> dict[str, dict]:
+    records = [json.loads(line[len(MARK) :]) for line in text.splitlines() if line.startswith(MARK)]
+    return {r["phase"]: r for r in records}
+
+
+@pytest.mark.parametrize("task", ["window", "read"])
+@pytest.mark.parametrize("name", list(QUICK))
+@pytest.mark.parametrize("contender", [c for c in CONTENDERS if CONTENDERS[c].open])
+def test_contender_reads_local_copy(quick_data: Path, contender: str, name: str, task: str) -> None:
+    """Every contender's window and full read (on local files, in this process) is right."""
+    spec = {"contender": contender, "task": task, "dataset": name, "quick": True}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        measure({**spec, "base": str(quick_data), "handshake": False})
+    marks = _marks(out.getvalue())
+    reason = applicable(contender, QUICK[name], task)
+    if reason is not None:
+        statuses = {m["status"] for phase, m in marks.items() if phase != "ready"}
+        assert statuses in ({"n/a"}, {"ok", "n/a"}), marks
+        return
+    assert marks["open"]["status"] == "ok", marks["open"]
+    result = marks[task]
+    assert result["status"] == "ok", result
+    expected = _expected(quick_data, name, task)
+    assert result["shape"] == list(expected.shape)
+    if QUICK[name].lossless:
+        assert result["crc32"] == zlib.crc32(numpy.ascontiguousarray(expected).tobytes())
+    else:  # JPEG: decoders differ in rounding, not in content
+        assert abs(result["mean"] - float(expected.mean())) < 1.0
+
+
+def test_quick_run_end_to_end(quick_data: Path, tmp_path: Path) -> None:
+    """``python -m benchmarks --quick``: subprocess workers, loopback server, report."""
+    out, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    argv = ["--quick", "--datasets", "zstd", "--tasks", "window,local"]
+    argv += ["--data-dir", str(quick_data), "--out", str(out), "--json", str(raw), "-q"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(argv) == 0
+    samples = [Sample(**s) for s in json.loads(raw.read_text())["samples"]]
+    got = {(s.dataset, s.phase, s.contender): s for s in samples}
+    for contender in ("tiffzarr", "tifffile", "gdal", "async-tiff"):
+        opened, window = got[("zstd", "open", contender)], got[("zstd", "window", contender)]
+        assert opened.status == "ok" and window.status == "ok", (opened, window)
+        assert opened.requests is not None and opened.requests >= 1, opened
+        assert opened.bytes is not None and opened.bytes > 0
+        assert window.requests is not None and window.rss is not None and window.rss > 0
+        # fsspec's 5 MB blocks hold the whole tiny file after tifffile's open
+        assert window.requests >= (0 if contender == "tifffile" else 1), window
+    window = {got[("zstd", "window", c)].crc32 for c in ("tiffzarr", "tifffile", "gdal")}
+    assert len(window) == 1  # lossless: the same pixels from every library
+    for contender in LOCAL_CONTENDERS:
+        sample = got[("zstd", "local", contender)]
+        assert sample.status == "ok" and sample.requests == 0, sample
+    text = out.read_text()
+    assert "python -m benchmarks --quick --datasets zstd" in text
+    for contender in CONTENDERS.values():
+        assert contender.label in text
+    assert "| zstd | 0 ms |" in text and "| zstd | local |" in text
+
+
+def test_plan_interleaves_and_rotates() -> None:
+    chosen = [QUICK["zstd"], QUICK["seq"]]
+    runs = plan(
+        chosen,
+        contenders=["tiffzarr", "tifffile", "gdal"],
+        tasks=["open", "window", "read"],
+        latencies=[0, 50],
+        read_latencies=[20],
+        runs=2,
+    )
+    cells = {(r.dataset, r.task, r.latency) for r in runs}
+    assert cells == {
+        ("zstd", "window", 0),
+        ("zstd", "window", 50),
+        ("zstd", "read", 20),
+        ("seq", "window", 0),
+        ("seq", "window", 50),
+        ("seq", "read", 20),
+    }  # open is measured in the window runs
+    assert [r.rep for r in runs] == sorted(r.rep for r in runs)  # repetitions outermost
+    first = [r.contender for r in runs if r.rep == 0 and r.dataset == "zstd" and r.latency == 0]
+    again = [r.contender for r in runs if r.rep == 1 and r.dataset == "zstd" and r.latency == 0]
+    assert sorted(first) == sorted(again) and first != again  # rotated, all present
+
+
+def _sample(
+    contender: str, seconds: float | None = None, requests: int | None = None, **kw: object
+) -> Sample:
+    fields: dict = {"task": "window", "phase": "window", "latency": 50, "rep": 0, "status": "ok"}
+    fields.update(seconds=seconds, requests=requests, bytes=1, rss=1, crc32=1)
+    fields.update(kw)
+    return Sample(contender, "cog", **fields)
+
+
+def test_summary_medians_ratios_and_checks() -> None:
+    samples = [
+        _sample("tiffzarr", 0.10, 2),
+        _sample("tiffzarr", 0.30, 2, rep=1),
+        _sample("tiffzarr", 0.20, 3, rep=2),
+        _sample("tifffile", 0.50, 9),
+        _sample("gdal", 0.40, 8),
+        _sample("async-tiff", status="n/a"),
+        _sample("gdal", 0.01, 1, phase="open", task="read"),  # not an open measurement
+    ]
+    summary = summarise(samples)
+    cells = summary[("cog", "window", 50)]
+    assert cells["tiffzarr"].seconds == pytest.approx(0.2)
+    assert cells["tiffzarr"].requests_range == (2, 3)
+    assert cells["tiffzarr"].ratio == pytest.approx(0.5)  # against GDAL, the best peer
+    assert cells["gdal"].ratio == pytest.approx(1.0)
+    assert cells["async-tiff"].status == "n/a"
+    assert ("cog", "open", 50) not in summary
+    lines = checks(summary)
+    assert any(line.startswith("- ✓") and "window" in line.lower() for line in lines)
+    slow = summarise([_sample("tiffzarr", 0.9, 1), _sample("gdal", 1.0, 1)])
+    assert any(line.startswith("- ✗") for line in checks(slow))
+    text = render(
+        summary,
+        chosen=[QUICK["cog"]],
+        sizes={"cog": 10},
+        info={
+            "cpu": "x",
+            "cores": 2,
+            "memory": 1,
+            "platform": "p",
+            "python": "3",
+            "versions": {},
+            "git": "g",
+            "sources": "s",
+        },
+        command="python -m benchmarks",
+        settings={"runs": 3, "latencies": [50], "read_latencies": [0]},
+        elapsed=60.0,
+    )
+    assert "0.200 s 0.50x · 2 (2-3) req" in text
+    assert "requests varied between runs (2-3)" in text
+
+
+def test_runs_are_skipped_when_nothing_applies() -> None:
+    from benchmarks._runner import _skip
+
+    seq, lzw = QUICK["seq"], QUICK["lzw"]
+    skipped = _skip(Run("async-tiff", "seq", "window", 0, 0), seq)
+    assert skipped is not None and {s.phase for s in skipped} == {"open", "window"}
+    assert _skip(Run("async-tiff", "lzw", "window", 0, 0), lzw) is None  # its open still counts
+    skipped = _skip(Run("async-tiff", "lzw", "read", 0, 0), lzw)
+    assert skipped is not None and [s.phase for s in skipped] == ["read"]
+    assert _skip(Run("gdal", "seq", "read", 0, 0), seq) is None
