@@ -314,6 +314,7 @@ def test_default_mode_a_opens_read_only(files: Files, zarr_format: int) -> None:
 
 # -- xarray (item 3) -----------------------------------------------------------------
 
+
 def open_zarr(store: tiffzarr.TiffStore, **options: Any) -> xr.Dataset:
     return xr.open_zarr(store, consolidated=False, **options)
 
