@@ -29,6 +29,16 @@ def manifest(folder: Path | None) -> list[dict[str, str]]:
         return list(csv.DictReader(f, delimiter="\t"))
 
 
+def corpus_params(rows: list[dict[str, str]], known: dict[str, str]) -> list[object]:
+    """One pytest parameter per corpus file; files in ``known`` are strict xfails."""
+    return [
+        pytest.param(r["relpath"], marks=pytest.mark.xfail(strict=True, reason=known[r["relpath"]]))
+        if r["relpath"] in known
+        else r["relpath"]
+        for r in rows
+    ]
+
+
 def require(folder: Path | None, what: str) -> Path:
     if folder is None:
         pytest.skip(f"{what} not found (expected ../shared/{what} or $TIFFZARR_{what.upper()})")

@@ -28,32 +28,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from zarr.core.buffer import cpu
 
-# pytest imports tests/conftest.py as the top-level module ``conftest`` (tests/ has no
-# __init__.py); import that very module so TALLIES reach its terminal summary.
-try:
-    from _codec_helpers import (
-        BUDGET,
-        assemble,
-        page_spec,
-        pages,
-        random_samples,
-        read,
-        sample_indices,
-        tiled_file,
-    )
-    from conftest import CORPUS, HOSTILE, ROOT, TALLIES, manifest, require
-except ImportError:  # tests/ became a package
-    from tests._codec_helpers import (
-        BUDGET,
-        assemble,
-        page_spec,
-        pages,
-        random_samples,
-        read,
-        sample_indices,
-        tiled_file,
-    )
-    from tests.conftest import CORPUS, HOSTILE, ROOT, TALLIES, manifest, require
+from tests._codec_helpers import (
+    BUDGET,
+    assemble,
+    page_spec,
+    pages,
+    random_samples,
+    read,
+    sample_indices,
+    tiled_file,
+)
+from tests.conftest import CORPUS, HOSTILE, ROOT, TALLIES, corpus_params, manifest, require
 from tiffzarr.codecs import (
     COMPRESSIONS,
     SegmentSpec,
@@ -124,13 +109,7 @@ def _compare_page(page: tifffile.TiffPage, fh: Any) -> list[str]:
 
 @pytest.mark.parametrize(
     "relpath",
-    [
-        pytest.param(r["relpath"], marks=pytest.mark.xfail(strict=True, reason=KNOWN[r["relpath"]]))
-        if r["relpath"] in KNOWN
-        else r["relpath"]
-        for r in CORPUS_ROWS
-    ]
-    or ["(no corpus)"],
+    corpus_params(CORPUS_ROWS, KNOWN) or ["(no corpus)"],
 )
 def test_corpus_segments_match_tifffile(relpath: str) -> None:
     corpus = require(CORPUS, "corpus")

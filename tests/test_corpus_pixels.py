@@ -10,7 +10,7 @@ import tifffile
 import zarr
 
 import tiffzarr
-from tests.conftest import CORPUS, TALLIES, manifest, require
+from tests.conftest import CORPUS, TALLIES, corpus_params, manifest, require
 
 ROWS = manifest(CORPUS)
 MAX_PAGES = 40
@@ -56,12 +56,7 @@ def ours(index: tiffzarr.TiffIndex, where: tuple[int, ...]) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "relpath",
-    [
-        pytest.param(r["relpath"], marks=pytest.mark.xfail(strict=True, reason=KNOWN[r["relpath"]]))
-        if r["relpath"] in KNOWN
-        else r["relpath"]
-        for r in ROWS
-    ],
+    corpus_params(ROWS, KNOWN),
 )
 def test_pages_match_tifffile(relpath: str) -> None:
     path = str(require(CORPUS, "corpus") / relpath)

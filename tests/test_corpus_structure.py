@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 import tiffzarr
-from tests.conftest import CORPUS, TALLIES, manifest, require
+from tests.conftest import CORPUS, TALLIES, corpus_params, manifest, require
 
 ROWS = manifest(CORPUS)
 
@@ -35,12 +35,7 @@ def tifffile_structure(path: str) -> list[tuple[tuple[int, ...] | None, str | No
 
 @pytest.mark.parametrize(
     "relpath",
-    [
-        pytest.param(r["relpath"], marks=pytest.mark.xfail(strict=True, reason=KNOWN[r["relpath"]]))
-        if r["relpath"] in KNOWN
-        else r["relpath"]
-        for r in ROWS
-    ],
+    corpus_params(ROWS, KNOWN),
 )
 def test_structure_matches_tifffile(relpath: str) -> None:
     corpus = require(CORPUS, "corpus")

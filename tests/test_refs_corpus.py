@@ -20,7 +20,7 @@ from fsspec.implementations.reference import ReferenceFileSystem
 from zarr.storage import FsspecStore
 
 import tiffzarr
-from tests.conftest import CORPUS, TALLIES, manifest, require
+from tests.conftest import CORPUS, TALLIES, corpus_params, manifest, require
 from tiffzarr._sync import run_sync
 from tiffzarr.codecs._portable import register_portable_codecs
 from tiffzarr.errors import TiffZarrError
@@ -86,12 +86,7 @@ def same(got: np.ndarray, want: np.ndarray) -> bool:
 
 @pytest.mark.parametrize(
     "relpath",
-    [
-        pytest.param(r["relpath"], marks=pytest.mark.xfail(strict=True, reason=KNOWN[r["relpath"]]))
-        if r["relpath"] in KNOWN
-        else r["relpath"]
-        for r in ROWS
-    ],
+    corpus_params(ROWS, KNOWN),
 )
 def test_references_read_back_like_the_store(relpath: str, tmp_path: Path) -> None:
     path = str(require(CORPUS, "corpus") / relpath)

@@ -11,9 +11,17 @@ from typing import Any
 from tiffzarr.io._base import ByteSource, SourceStats
 from tiffzarr.io._fsspec import FsspecSource
 from tiffzarr.io._http import HttpSource
-from tiffzarr.io._local import LocalSource
+from tiffzarr.io._local import LocalFile, LocalSource
 
-__all__ = ["ByteSource", "FsspecSource", "HttpSource", "LocalSource", "SourceStats", "open_source"]
+__all__ = [
+    "ByteSource",
+    "FsspecSource",
+    "HttpSource",
+    "LocalFile",
+    "LocalSource",
+    "SourceStats",
+    "open_source",
+]
 
 
 def open_source(url: str, /, *, storage_options: dict[str, Any] | None = None) -> ByteSource:

@@ -9,7 +9,68 @@ import threading
 from tiffzarr.errors import SourceError, SourceNotFoundError
 from tiffzarr.io._base import ByteSource
 
-__all__ = ["LocalSource"]
+__all__ = ["LocalFile", "LocalSource"]
+
+
+class LocalFile:
+    """A descriptor of a local file, opened on first use (thread-safe), never pickled.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     LocalFile(f.name, writable=True).pwrite(b"abc", 1)
+    ...     LocalFile(f.name).pread(3, 1)
+    b'abc'
+    """
+
+    def __init__(self, path: str, /, *, writable: bool = False) -> None:
+        self.path = path
+        self.writable = writable
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def fileno(self) -> int:
+        with self._lock:
+            if self._fd is None:
+                flags = (os.O_WRONLY if self.writable else os.O_RDONLY) | getattr(os, "O_BINARY", 0)
+                try:
+                    self._fd = os.open(self.path, flags)
+                except FileNotFoundError as exc:
+                    raise SourceNotFoundError("no such file", url=self.path) from exc
+                except OSError as exc:
+                    raise SourceError(f"cannot open: {exc.strerror}", url=self.path) from exc
+            return self._fd
+
+    def pread(self, length: int, offset: int) -> bytes:
+        fd = self.fileno()
+        try:
+            return os.pread(fd, length, offset)
+        except OSError as exc:
+            raise SourceError(f"read failed: {exc.strerror}", url=self.path, offset=offset) from exc
+
+    def pwrite(self, data: bytes, offset: int) -> None:
+        fd = self.fileno()
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.pwrite(fd, view, offset)
+            except OSError as exc:
+                message = f"write failed: {exc.strerror}"
+                raise SourceError(message, url=self.path, offset=offset) from exc
+            view, offset = view[written:], offset + written
+
+    def size(self) -> int:
+        return os.fstat(self.fileno()).st_size
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
 
 
 class LocalSource(ByteSource):
@@ -25,43 +86,13 @@ class LocalSource(ByteSource):
 
     def __init__(self, path: str, /) -> None:
         super().__init__(os.fspath(path))
-        self._fd: int | None = None
-        self._lock = threading.Lock()
-
-    def _open(self) -> int:
-        with self._lock:
-            if self._fd is None:
-                try:
-                    self._fd = os.open(self.url, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-                except FileNotFoundError as exc:
-                    raise SourceNotFoundError("no such file", url=self.url) from exc
-                except OSError as exc:
-                    raise SourceError(f"cannot open: {exc.strerror}", url=self.url) from exc
-            return self._fd
-
-    def _pread(self, offset: int, length: int) -> bytes:
-        fd = self._open()
-        try:
-            return os.pread(fd, length, offset)
-        except OSError as exc:
-            raise SourceError(f"read failed: {exc.strerror}", url=self.url, offset=offset) from exc
-
-    def _fstat_size(self) -> int:
-        return os.fstat(self._open()).st_size
+        self._file = LocalFile(self.url)
 
     async def _size(self) -> int:
-        return await asyncio.to_thread(self._fstat_size)
+        return await asyncio.to_thread(self._file.size)
 
     async def _read(self, offset: int, length: int) -> bytes:
-        return await asyncio.to_thread(self._pread, offset, length)
+        return await asyncio.to_thread(self._file.pread, length, offset)
 
     def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
+        self._file.close()

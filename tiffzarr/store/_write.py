@@ -8,12 +8,11 @@ zarr; compressed segments would change size, so they are refused.
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from collections.abc import Mapping
 
-from tiffzarr.errors import SourceError, UnsupportedError
+from tiffzarr.errors import UnsupportedError
 from tiffzarr.format import Compression
+from tiffzarr.io import LocalFile
 from tiffzarr.model import ArrayModel
 
 __all__ = ["SegmentWriter", "check_writable"]
@@ -36,46 +35,13 @@ def check_writable(arrays: Mapping[str, ArrayModel], path: str, /) -> None:
 
 
 class SegmentWriter:
-    """``os.pwrite`` into a local file, from worker threads; the descriptor opens lazily."""
+    """Writes into a local file from worker threads; the descriptor opens lazily."""
 
     def __init__(self, path: str, /) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._lock = threading.Lock()
-
-    def _open(self) -> int:
-        with self._lock:
-            if self._fd is None:
-                try:
-                    self._fd = os.open(self.path, os.O_WRONLY | getattr(os, "O_BINARY", 0))
-                except OSError as exc:
-                    raise SourceError(
-                        f"cannot open for writing: {exc.strerror}", url=self.path
-                    ) from exc
-            return self._fd
-
-    def _pwrite(self, offset: int, data: bytes) -> None:
-        fd = self._open()
-        view = memoryview(data)
-        while view:
-            try:
-                written = os.pwrite(fd, view, offset)
-            except OSError as exc:
-                raise SourceError(
-                    f"write failed: {exc.strerror}", url=self.path, offset=offset
-                ) from exc
-            view, offset = view[written:], offset + written
+        self._file = LocalFile(path, writable=True)
 
     async def write(self, offset: int, data: bytes, /) -> None:
-        await asyncio.to_thread(self._pwrite, offset, data)
+        await asyncio.to_thread(self._file.pwrite, data, offset)
 
     def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
+        self._file.close()
