@@ -175,6 +175,16 @@ class IfdReader:
             out.append(jpeg)
         return out
 
+    def cached_value(self, raw: RawIfd, code: int) -> TagValue | None:
+        """A tag's value if it is inline or cached, else ``None`` (also for invalid tags)."""
+        entry = self.entries(raw).get(code)
+        if entry is None or self._check(entry) is not None:
+            return None
+        if entry.value_offset is None:
+            return decode_value(self.header, entry)
+        data = self.cache.find(entry.value_offset, entry.nbytes)
+        return None if data is None else decode_value(self.header, entry, data)
+
     def finish(self, raw: RawIfd, path: PagePath, namespace: Namespace) -> WalkedIfd:
         """The IFD with its values, once :meth:`needs` is empty."""
         values: dict[int, TagValue] = {}

@@ -58,6 +58,7 @@ class _Node:
     children: list[_Node] = field(default_factory=list)
     needs: list[Range] = field(default_factory=list)
     failed: bool = False
+    pointers: set[int] = field(default_factory=set)  # child pointer tags already followed
 
     @property
     def name(self) -> str:
@@ -157,7 +158,8 @@ class IfdWalker:
                     self.reader.ndpi = True  # NDPI: 64-bit next pointers in classic TIFF
                     node.raw = None
                     return []
-                return await self._chain_next(node) if node.chain >= 0 else []
+                found = await self._chain_next(node) if node.chain >= 0 else []
+                return found + self._children(node)  # children known now go out with the values
             node.needs = self.reader.needs(node.raw, node.namespace)
             if node.needs:
                 return None
@@ -205,18 +207,24 @@ class IfdWalker:
         return [child]
 
     def _children(self, node: _Node) -> list[_Node]:
-        """Discover the SubIFDs and private IFDs that ``node`` points to."""
-        assert node.walked is not None
-        ifd, invalid = node.walked.ifd, node.walked.invalid
+        """Discover the SubIFDs and private IFDs that ``node`` points to.
+
+        Called as soon as the IFD is parsed (for pointers whose values are at hand)
+        and again when it is finished (for the rest).
+        """
+        assert node.raw is not None
         found = []
         for code, namespace in CHILD_POINTERS[node.namespace].items():
-            value = ifd.values.get(code)
-            if value is None or code in invalid:
+            if code in node.pointers:
                 continue
+            value = self.reader.cached_value(node.raw, code)
+            if value is None:
+                continue
+            node.pointers.add(code)
             for slot, stored in enumerate(np.atleast_1d(np.asarray(value)).reshape(-1).tolist()):
                 image = namespace == "image"
                 child = _Node(
-                    self.reader.fix_offset(int(stored), ifd.offset),
+                    self.reader.fix_offset(int(stored), node.raw.offset),
                     (*node.path, slot) if image else node.path,
                     namespace,
                     depth=node.depth + 1,
