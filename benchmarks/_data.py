@@ -105,7 +105,7 @@ def datasets(*, quick: bool = False) -> list[Dataset]:
             (tile, tile, 3),
             _tile_window(shape, tile),
             False,
-            {"size": big, "tile": tile, "quality": 85},
+            {"size": big, "tile": tile, "quality": 85, "noise": 8.0},
         )
     )
     shape = (big, big)
@@ -129,13 +129,14 @@ def datasets(*, quick: bool = False) -> list[Dataset]:
             "stack",
             "stack_u16.tif",
             "stack",
-            f"{pages} pages uint16 {page_shape[0]}×{page_shape[1]}, uncompressed (tifffile)",
+            f"{pages} pages uint16 {page_shape[0]}x{page_shape[1]}, uncompressed, written page by"
+            " page (each IFD before its data, no metadata; tifffile)",
             shape,
             "uint16",
             (1, *page_shape),
             (_centred(pages, WINDOW_SEGMENTS),),
             True,
-            {"pages": pages, "page_shape": page_shape},
+            {"pages": pages, "page_shape": page_shape, "layout": "page by page"},
         )
     )
     shape = (mid, mid, 3)
@@ -144,7 +145,8 @@ def datasets(*, quick: bool = False) -> list[Dataset]:
             "ome",
             "ome_pyramid.ome.tif",
             "tiled",
-            f"OME-TIFF RGB {mid}², deflate + predictor, tiles {tile}, {levels} SubIFD levels, XML at the end",
+            f"OME-TIFF RGB {mid}², deflate + predictor, tiles {tile}, {levels} SubIFD levels,"
+            " XML at the end",
             shape,
             "uint8",
             (tile, tile, 3),
@@ -174,7 +176,7 @@ def datasets(*, quick: bool = False) -> list[Dataset]:
             "seq",
             "seq",
             "sequence",
-            f"{nfiles} files, uint16 {file_shape[0]}×{file_shape[1]}, uncompressed (tifffile)",
+            f"{nfiles} files, uint16 {file_shape[0]}x{file_shape[1]}, uncompressed (tifffile)",
             shape,
             "uint16",
             (1, *file_shape),
@@ -189,14 +191,24 @@ def datasets(*, quick: bool = False) -> list[Dataset]:
 
 # -- pixels ------------------------------------------------------------------
 
-_NOISE = {"uint8": 1.5, "uint16": 24.0}
+NOISE = {"uint8": 1.5, "uint16": 24.0}
 """Standard deviation of the noise, in counts."""
 
 
 def pattern(
-    y0: int, rows: int, cols: int, *, samples: int = 0, dtype: str = "uint8", seed: int = 0
+    y0: int,
+    rows: int,
+    cols: int,
+    *,
+    samples: int = 0,
+    dtype: str = "uint8",
+    seed: int = 0,
+    noise: float | None = None,
 ) -> numpy.ndarray:
     """Rows ``[y0, y0 + rows)`` of a smooth, noisy test image (deterministic).
+
+    ``noise`` is the standard deviation of the added noise in counts (default
+    per dtype: :data:`NOISE`).
 
     >>> a = pattern(0, 4, 5, samples=3)
     >>> a.shape, a.dtype.name, bool((a == pattern(0, 4, 5, samples=3)).all())
@@ -208,11 +220,14 @@ def pattern(
     planes = []
     for s in range(max(samples, 1)):
         rng = numpy.random.default_rng([seed, s, y0])
-        base = 0.5 + 0.2 * numpy.sin(x / (97 + 13 * s) + y / 131) + 0.2 * numpy.cos(
-            (x - y) / (211 + 7 * s)
+        base = (
+            0.5
+            + 0.2 * numpy.sin(x / (97 + 13 * s) + y / 131)
+            + 0.2 * numpy.cos((x - y) / (211 + 7 * s))
         )
         base *= top
-        base += rng.normal(0, _NOISE[dtype], size=(rows, cols)).astype(numpy.float32)
+        sigma = NOISE[dtype] if noise is None else noise
+        base += rng.normal(0, sigma, size=(rows, cols)).astype(numpy.float32)
         planes.append(numpy.clip(base, 0, top).astype(dtype))
     return numpy.stack(planes, axis=-1) if samples else planes[0]
 
@@ -254,7 +269,7 @@ def _write_cog(ds: Dataset, target: Path) -> None:
             band = 1024
             for y in range(0, size, band):
                 n = min(band, size - y)
-                block = pattern(y, n, size, samples=3, seed=1)
+                block = pattern(y, n, size, samples=3, seed=1, noise=ds.params["noise"])
                 dst.write(numpy.moveaxis(block, -1, 0), window=Window(0, y, size, n))
         with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
             rasterio.shutil.copy(
@@ -290,8 +305,10 @@ def _write_stack(ds: Dataset, target: Path) -> None:
     import tifffile
 
     pages, (rows, cols) = ds.params["pages"], ds.params["page_shape"]
-    data = numpy.stack([pattern(0, rows, cols, dtype="uint16", seed=100 + i) for i in range(pages)])
-    tifffile.imwrite(target, data)
+    with tifffile.TiffWriter(target) as tif:  # as acquisition software does: no page count
+        for i in range(pages):
+            page = pattern(0, rows, cols, dtype="uint16", seed=100 + i)
+            tif.write(page, metadata=None, contiguous=False)
 
 
 def _levels(base: numpy.ndarray, count: int) -> Iterator[numpy.ndarray]:
@@ -378,9 +395,12 @@ def ensure(ds: Dataset, root: Path = DATA_DIR) -> Path:
     target = root / ds.path
     stamp = _stamp(ds)
     recorded = _recorded(root, ds)
-    if recorded is not None and recorded.get("stamp") == json.loads(json.dumps(stamp)):
-        if _size(target) == recorded.get("bytes"):
-            return target
+    if (
+        recorded is not None
+        and recorded.get("stamp") == json.loads(json.dumps(stamp))
+        and _size(target) == recorded.get("bytes")
+    ):
+        return target
     logger.info("generating %s", target)
     _stamp_path(root, ds).unlink(missing_ok=True)
     partial = root / f".partial-{ds.path}"

@@ -1,0 +1,458 @@
+"""The contenders: one function per library per task, each through its natural API.
+
+Every function runs inside a worker process (:mod:`benchmarks._worker`), which
+imports the library first (untimed) and then times the calls. ``*_open`` parses
+the structure and returns a handle; ``*_window`` and ``*_read`` take that handle
+and return the 64-segment window or the whole level-0 array as numpy (samples
+last, like tifffile); ``*_local`` opens and reads a local file in one go.
+
+- **tiffzarr**: ``tiffzarr.open_store`` + ``zarr.open_array(mode="r")``, zarr slicing.
+- **tifffile**: ``TiffFile(fsspec.open(url).open())`` + ``.series``; windows through
+  tifffile's own zarr store (``aszarr``), full reads with ``series.asarray()``.
+- **GDAL**: ``rasterio.open("/vsicurl/" + url)``, ``read(window=...)``; pages of a
+  multi-page file as ``GTIFF_DIR:n:`` datasets, found at open by listing its
+  ``subdatasets`` (GDAL itself opens only the first IFD). Configured by the
+  worker's environment (see :data:`GDAL_ENV`).
+- **async-tiff**: ``TIFF.open`` on an obstore ``HTTPStore`` (``LocalStore`` for local
+  files), ``fetch_tiles`` + ``Tile.decode``. It reads tiled TIFFs only.
+
+File sequences: no contender has a remote sequence reader, so "open" opens the
+first file and the window/read tasks read 64/all files, tiffzarr and tifffile
+concurrently (:data:`SEQ_CONCURRENCY` in flight; tiffzarr through per-file stores,
+as it has no sequence adapter yet), GDAL one file after the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy
+
+from benchmarks._data import Dataset
+
+__all__ = [
+    "CONTENDERS",
+    "GDAL_ENV",
+    "LOCAL_CONTENDERS",
+    "Contender",
+    "Job",
+    "NotApplicable",
+    "applicable",
+]
+
+SEQ_CONCURRENCY = 10
+"""Files read at once by the contenders that read sequences concurrently (zarr's default)."""
+
+GDAL_ENV = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif",
+    "GDAL_NUM_THREADS": "ALL_CPUS",
+    "GDAL_HTTP_TIMEOUT": "120",
+    "GDAL_HTTP_MAX_RETRY": "0",
+    "PROJ_NETWORK": "OFF",
+}
+"""GDAL's configuration in every worker: no directory listing, ``.tif`` only, all cores
+for decoding, no network beyond the file (GDAL's defaults otherwise)."""
+
+
+class NotApplicable(Exception):
+    """The contender cannot do this task on this data set (reported as n/a)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    """What a worker reads: a data set under ``base`` (a loopback URL or a directory)."""
+
+    dataset: Dataset
+    base: str
+
+    @property
+    def remote(self) -> bool:
+        return self.base.startswith("http://")
+
+    def location(self, relpath: str) -> str:
+        """URL or local path of a file of the data set."""
+        if self.remote:
+            return f"{self.base}/{urllib.parse.quote(relpath)}"
+        return str(Path(self.base) / relpath)
+
+    @property
+    def target(self) -> str:
+        """The file (or, for sequences, the first file)."""
+        ds = self.dataset
+        return self.location(ds.files[0] if ds.files else ds.path)
+
+    def files(self, span: tuple[int, int] | None = None) -> list[str]:
+        """Locations of the sequence's files ``[start, stop)`` (all when None)."""
+        names = self.dataset.files
+        if span is not None:
+            names = names[span[0] : span[1]]
+        return [self.location(name) for name in names]
+
+
+Open = Callable[[Job], Any]
+Read = Callable[[Any, Job], numpy.ndarray]
+Local = Callable[[Job], numpy.ndarray]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Contender:
+    """A library and its functions per task (``None``: cannot)."""
+
+    name: str
+    label: str
+    modules: tuple[str, ...]
+    open: Open | None = None
+    window: Read | None = None
+    read: Read | None = None
+    local: Local | None = None
+
+
+def _samples_last(bands: numpy.ndarray) -> numpy.ndarray:
+    """rasterio's ``(bands, y, x)`` as ``(y, x)`` or ``(y, x, bands)``."""
+    return bands[0] if bands.shape[0] == 1 else numpy.moveaxis(bands, 0, -1)
+
+
+# -- tiffzarr -------------------------------------------------------------------
+
+
+def _tiffzarr_level0(store: Any) -> Any:
+    import zarr
+
+    paths = store.hierarchy.arrays
+    path = min(paths, key=lambda p: [int(part) for part in p.split("/") if part])
+    return zarr.open_array(store, path=path, mode="r")
+
+
+def _lead(array: Any, ds: Dataset) -> tuple[int, ...]:
+    """Zeros for leading length-1 axes the zarr array has beyond the data set's shape."""
+    extra = array.ndim - len(ds.shape)
+    if extra < 0 or any(n != 1 for n in array.shape[:extra]):
+        raise ValueError(f"unexpected array shape {array.shape} for {ds.shape}")
+    return (0,) * extra
+
+
+async def _tiffzarr_file(url: str, limit: asyncio.Semaphore) -> numpy.ndarray:
+    import zarr.api.asynchronous as azarr
+
+    import tiffzarr.api.asynchronous as tza
+
+    async with limit:
+        store = await tza.open_store(url)
+        path = min(store.hierarchy.arrays, key=len)
+        array = await azarr.open_array(store=store, path=path, mode="r")
+        return numpy.asarray(await array.getitem(...))
+
+
+def _tiffzarr_files(urls: list[str]) -> numpy.ndarray:
+    async def read_all() -> list[numpy.ndarray]:
+        limit = asyncio.Semaphore(SEQ_CONCURRENCY)
+        return await asyncio.gather(*(_tiffzarr_file(url, limit) for url in urls))
+
+    return numpy.stack(asyncio.run(read_all()))
+
+
+def tiffzarr_open(job: Job) -> Any:
+    import tiffzarr
+
+    return _tiffzarr_level0(tiffzarr.open_store(job.target))
+
+
+def tiffzarr_window(array: Any, job: Job) -> numpy.ndarray:
+    ds = job.dataset
+    if ds.kind == "sequence":
+        return _tiffzarr_files(job.files(ds.window[0]))
+    return numpy.asarray(array[_lead(array, ds) + ds.window_slices])
+
+
+def tiffzarr_read(array: Any, job: Job) -> numpy.ndarray:
+    ds = job.dataset
+    if ds.kind == "sequence":
+        return _tiffzarr_files(job.files())
+    return numpy.asarray(array[(*_lead(array, ds), Ellipsis)])
+
+
+def tiffzarr_local(job: Job) -> numpy.ndarray:
+    return tiffzarr_read(tiffzarr_open(job), job)
+
+
+# -- tifffile ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _TifffileHandle:
+    file: Any
+    tif: Any
+    series: Any
+
+    def close(self) -> None:
+        self.tif.close()
+        self.file.close()
+
+
+def _tifffile_url(url: str) -> numpy.ndarray:
+    import fsspec
+    import tifffile
+
+    with fsspec.open(url, mode="rb") as f:
+        return tifffile.imread(f)
+
+
+def _tifffile_files(urls: list[str]) -> numpy.ndarray:
+    import tifffile
+
+    sequence = tifffile.FileSequence(_tifffile_url, urls, pattern="")
+    return sequence.asarray(ioworkers=SEQ_CONCURRENCY)
+
+
+def tifffile_open(job: Job) -> _TifffileHandle:
+    import fsspec
+    import tifffile
+
+    file = fsspec.open(job.target, mode="rb").open()
+    tif = tifffile.TiffFile(file)
+    series = tif.series[0]
+    series.shape  # noqa: B018 - the series is parsed lazily
+    return _TifffileHandle(file, tif, series)
+
+
+def tifffile_window(handle: _TifffileHandle, job: Job) -> numpy.ndarray:
+    import zarr
+
+    ds = job.dataset
+    if ds.kind == "sequence":
+        return _tifffile_files(job.files(ds.window[0]))
+    array = zarr.open(handle.tif.aszarr(series=0, level=0), mode="r")
+    return numpy.asarray(array[ds.window_slices])
+
+
+def tifffile_read(handle: _TifffileHandle, job: Job) -> numpy.ndarray:
+    if job.dataset.kind == "sequence":
+        return _tifffile_files(job.files())
+    return handle.series.levels[0].asarray()
+
+
+def tifffile_local(job: Job) -> numpy.ndarray:
+    import tifffile
+
+    return tifffile.imread(job.target)
+
+
+def tifffile_zarr_local(job: Job) -> numpy.ndarray:
+    import tifffile
+    import zarr
+
+    return numpy.asarray(zarr.open(tifffile.imread(job.target, aszarr=True), mode="r")[...])
+
+
+# -- GDAL (rasterio) ---------------------------------------------------------------
+
+
+def _gdal_path(job: Job, location: str) -> str:
+    return f"/vsicurl/{location}" if job.remote else location
+
+
+def _gdal_pages(job: Job, span: tuple[int, int]) -> numpy.ndarray:
+    import rasterio
+
+    target = _gdal_path(job, job.target)
+    pages = []
+    for page in range(*span):
+        with rasterio.open(f"GTIFF_DIR:{page + 1}:{target}") as src:
+            pages.append(src.read(1))
+    return numpy.stack(pages)
+
+
+def _gdal_files(job: Job, locations: list[str]) -> numpy.ndarray:
+    import rasterio
+
+    images = []
+    for location in locations:
+        with rasterio.open(_gdal_path(job, location)) as src:
+            images.append(src.read(1))
+    return numpy.stack(images)
+
+
+def gdal_open(job: Job) -> Any:
+    import rasterio
+
+    src = rasterio.open(_gdal_path(job, job.target))
+    # GDAL opens page 1 only; listing the pages (each a subdataset) finds the rest
+    if job.dataset.kind == "stack" and len(src.subdatasets) != job.dataset.shape[0]:
+        raise ValueError(f"GDAL lists {len(src.subdatasets)} pages")
+    return src
+
+
+def gdal_window(src: Any, job: Job) -> numpy.ndarray:
+    from rasterio.windows import Window
+
+    ds = job.dataset
+    if ds.kind == "stack":
+        return _gdal_pages(job, ds.window[0])
+    if ds.kind == "sequence":
+        return _gdal_files(job, job.files(ds.window[0]))
+    (y0, y1), (x0, x1) = ds.window
+    return _samples_last(src.read(window=Window(x0, y0, x1 - x0, y1 - y0)))
+
+
+def gdal_read(src: Any, job: Job) -> numpy.ndarray:
+    ds = job.dataset
+    if ds.kind == "stack":
+        return _gdal_pages(job, (0, ds.shape[0]))
+    if ds.kind == "sequence":
+        return _gdal_files(job, job.files())
+    return _samples_last(src.read())
+
+
+def gdal_local(job: Job) -> numpy.ndarray:
+    import rasterio
+
+    with rasterio.open(job.target) as src:
+        return _samples_last(src.read())
+
+
+# -- async-tiff ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _AsyncTiffHandle:
+    loop: asyncio.AbstractEventLoop
+    tiff: Any
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+def async_tiff_open(job: Job) -> _AsyncTiffHandle:
+    from async_tiff import TIFF
+    from obstore.store import HTTPStore, LocalStore
+
+    if job.dataset.kind == "sequence":
+        raise NotApplicable("async-tiff reads tiled TIFFs only")
+    if job.remote:
+        store: Any = HTTPStore.from_url(job.base, client_options={"allow_http": True})
+    else:
+        store = LocalStore(job.base)
+
+    async def open_tiff() -> Any:
+        return await TIFF.open(job.dataset.path, store=store)
+
+    loop = asyncio.new_event_loop()
+    return _AsyncTiffHandle(loop, loop.run_until_complete(open_tiff()))
+
+
+async def _async_tiff_tiles(
+    tiff: Any, ds: Dataset, rows: tuple[int, int], cols: tuple[int, int]
+) -> numpy.ndarray:
+    ifd = tiff.ifds[0]
+    if ifd.tile_count is None:
+        raise NotApplicable("async-tiff reads tiled TIFFs only")
+    th, tw = ifd.tile_height, ifd.tile_width
+    ys = range(rows[0] // th, math.ceil(rows[1] / th))
+    xs = range(cols[0] // tw, math.ceil(cols[1] / tw))
+    tiles = await tiff.fetch_tiles([(x, y) for y in ys for x in xs], 0)
+    places = [(tile.y * th - rows[0], tile.x * tw - cols[0]) for tile in tiles]
+    decoded = await asyncio.gather(*(tile.decode() for tile in tiles))
+    out = numpy.empty((rows[1] - rows[0], cols[1] - cols[0], *ds.shape[2:]), ds.dtype)
+    for (y, x), data in zip(places, decoded, strict=True):
+        block = numpy.asarray(data)
+        block = block.reshape(block.shape[:2] + out.shape[2:])
+        oy, ox = max(y, 0), max(x, 0)
+        ey, ex = min(y + th, out.shape[0]), min(x + tw, out.shape[1])
+        out[oy:ey, ox:ex] = block[oy - y : ey - y, ox - x : ex - x]
+    return out
+
+
+def async_tiff_window(handle: _AsyncTiffHandle, job: Job) -> numpy.ndarray:
+    ds = job.dataset
+    if ds.kind != "tiled":
+        raise NotApplicable("async-tiff reads tiled TIFFs only")
+    rows, cols = ds.window
+    return handle.loop.run_until_complete(_async_tiff_tiles(handle.tiff, ds, rows, cols))
+
+
+def async_tiff_read(handle: _AsyncTiffHandle, job: Job) -> numpy.ndarray:
+    ds = job.dataset
+    if ds.kind != "tiled":
+        raise NotApplicable("async-tiff reads tiled TIFFs only")
+    full = ((0, ds.shape[0]), (0, ds.shape[1]))
+    return handle.loop.run_until_complete(_async_tiff_tiles(handle.tiff, ds, *full))
+
+
+def async_tiff_local(job: Job) -> numpy.ndarray:
+    handle = async_tiff_open(job)
+    try:
+        return async_tiff_read(handle, job)
+    finally:
+        handle.close()
+
+
+# -- the table ----------------------------------------------------------------------
+
+_CONTENDERS = [
+    Contender(
+        "tiffzarr",
+        "tiffzarr (zarr)",
+        ("tiffzarr", "zarr"),
+        tiffzarr_open,
+        tiffzarr_window,
+        tiffzarr_read,
+        tiffzarr_local,
+    ),
+    Contender(
+        "tifffile",
+        "tifffile + fsspec",
+        ("tifffile", "fsspec", "zarr", "aiohttp"),
+        tifffile_open,
+        tifffile_window,
+        tifffile_read,
+        tifffile_local,
+    ),
+    Contender(
+        "tifffile-zarr",
+        "tifffile aszarr",
+        ("tifffile", "zarr"),
+        local=tifffile_zarr_local,
+    ),
+    Contender(
+        "gdal",
+        "GDAL (rasterio)",
+        ("rasterio",),
+        gdal_open,
+        gdal_window,
+        gdal_read,
+        gdal_local,
+    ),
+    Contender(
+        "async-tiff",
+        "async-tiff + obstore",
+        ("async_tiff", "obstore"),
+        async_tiff_open,
+        async_tiff_window,
+        async_tiff_read,
+        async_tiff_local,
+    ),
+]
+CONTENDERS = {c.name: c for c in _CONTENDERS}
+"""Every contender by name."""
+
+LOCAL_CONTENDERS = ("tiffzarr", "tifffile", "tifffile-zarr", "gdal", "async-tiff")
+REMOTE_CONTENDERS = ("tiffzarr", "tifffile", "gdal", "async-tiff")
+
+
+def applicable(contender: str, ds: Dataset, task: str) -> str | None:
+    """Why ``contender`` cannot do ``task`` on ``ds`` (None when it can), known beforehand."""
+    if getattr(CONTENDERS[contender], task) is None:
+        return f"{contender} has no {task} here"
+    if contender == "async-tiff":
+        if ds.kind == "sequence":
+            return "async-tiff reads tiled TIFFs only"
+        if task in ("window", "read", "local") and ds.kind != "tiled":
+            return "async-tiff reads tiled TIFFs only"
+    return None

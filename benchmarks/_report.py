@@ -1,0 +1,413 @@
+"""Medians, ratios to the best peer, the checks of issue #4, and the Markdown report."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from benchmarks._contenders import CONTENDERS
+from benchmarks._data import Dataset
+from benchmarks._runner import REPO, Sample
+
+__all__ = ["Cell", "machine", "render", "source_digest", "summarise"]
+
+PHASE_TITLES = {
+    "open": "Open (parse the structure)",
+    "window": "64-segment window at full resolution (8 x 8 tiles, 64 strips, pages or files)",
+    "read": "Full read of the base level",
+    "local": "Local full read (the 16k² zstd file from the page cache)",
+}
+SUBJECT = "tiffzarr"
+PACKAGES = (
+    "tiffzarr",
+    "zarr",
+    "numcodecs",
+    "imagecodecs",
+    "numpy",
+    "fsspec",
+    "aiohttp",
+    "tifffile",
+    "rasterio",
+    "async-tiff",
+    "obstore",
+)
+
+
+@dataclasses.dataclass(slots=True)
+class Cell:
+    """The medians of one contender on one data set, phase and latency."""
+
+    contender: str
+    status: str
+    runs: int = 0
+    seconds: float | None = None
+    requests: float | None = None
+    bytes: float | None = None
+    rss: float | None = None
+    requests_range: tuple[int, int] | None = None
+    detail: str = ""
+    crc32: set[int] = dataclasses.field(default_factory=set)
+    mean: float | None = None
+    ratio: float | None = None
+
+
+Key = tuple[str, str, int | None]  # dataset, phase, latency
+
+
+def summarise(samples: Iterable[Sample]) -> dict[Key, dict[str, Cell]]:
+    """Group samples into cells (medians) and add each contender's ratio to the best peer."""
+    groups: dict[Key, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
+    for s in samples:
+        if s.phase == "open" and s.task == "read":
+            continue  # the open of a full-read run is not reported (window runs measure it)
+        groups[(s.dataset, s.phase, s.latency)][s.contender].append(s)
+    out: dict[Key, dict[str, Cell]] = {}
+    for key, by_contender in groups.items():
+        cells = {name: _cell(name, runs) for name, runs in by_contender.items()}
+        best = _best_peer(cells)
+        for cell in cells.values():
+            if best is not None and cell.seconds is not None:
+                cell.ratio = cell.seconds / best.seconds  # type: ignore[operator]
+        out[key] = cells
+    return out
+
+
+def _cell(name: str, runs: list[Sample]) -> Cell:
+    ok = [s for s in runs if s.status == "ok"]
+    if not ok:
+        worst = next((s for s in runs if s.status == "error"), runs[0])
+        return Cell(name, worst.status, detail=worst.detail)
+    failed = [s for s in runs if s.status != "ok"]
+    requests = [s.requests or 0 for s in ok]
+    cell = Cell(
+        name,
+        "ok",
+        runs=len(ok),
+        seconds=statistics.median(s.seconds or 0.0 for s in ok),
+        requests=statistics.median(requests),
+        bytes=statistics.median(s.bytes or 0 for s in ok),
+        rss=statistics.median(s.rss or 0 for s in ok),
+        requests_range=(min(requests), max(requests)),
+        crc32={s.crc32 for s in ok if s.crc32 is not None},
+        mean=ok[0].mean,
+    )
+    if failed:
+        cell.detail = f"{len(failed)} of {len(runs)} runs failed: {failed[0].detail}"
+    return cell
+
+
+def _best_peer(cells: dict[str, Cell]) -> Cell | None:
+    peers = [c for n, c in cells.items() if n != SUBJECT and c.seconds is not None]
+    return min(peers, key=lambda c: c.seconds or 0.0) if peers else None
+
+
+# -- formatting ------------------------------------------------------------------------
+
+
+def _size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.3f} s" if s < 10 else f"{s:.1f} s"
+
+
+def _format(cell: Cell | None) -> str:
+    if cell is None:
+        return "-"
+    if cell.status != "ok":
+        return cell.status if cell.status == "n/a" else f"**{cell.status}**"
+    assert cell.seconds is not None and cell.requests_range is not None
+    ratio = f" {cell.ratio:.2f}x" if cell.ratio is not None else ""
+    low, high = cell.requests_range
+    requests = f"{low}" if low == high else f"{cell.requests:g} ({low}-{high})"
+    rss = _size(cell.rss)
+    return f"{_seconds(cell.seconds)}{ratio} · {requests} req · {_size(cell.bytes)} · {rss}"
+
+
+def _contenders_in(summary: dict[Key, dict[str, Cell]], phase: str) -> list[str]:
+    seen = {name for (_, p, _), cells in summary.items() if p == phase for name in cells}
+    return [name for name in CONTENDERS if name in seen]
+
+
+def phase_table(summary: dict[Key, dict[str, Cell]], phase: str, chosen: list[Dataset]) -> str:
+    """One Markdown table: rows data set by latency, a column per contender."""
+    names = _contenders_in(summary, phase)
+    keys = sorted(
+        (k for k in summary if k[1] == phase),
+        key=lambda k: ([d.name for d in chosen].index(k[0]), k[2] or 0),
+    )
+    if not keys:
+        return ""
+    head = ["data set", "latency", *(CONTENDERS[n].label for n in names)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for dataset, _, latency in keys:
+        cells = summary[(dataset, phase, latency)]
+        where = "local" if latency is None else f"{latency} ms"
+        row = [dataset, where, *(_format(cells.get(n)) for n in names)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+# -- the checks of issue #4 ------------------------------------------------------------
+
+
+def checks(summary: dict[Key, dict[str, Cell]]) -> list[str]:
+    """The must-show lines of issue #4, evaluated on these numbers.
+
+    ✓ met, ✗ not met, = as few requests as the fewest peer (a tie), ? not measured.
+    """
+    lines = []
+    for phase, latency, limit in (("window", 50, 0.8), ("open", 20, 0.8), ("local", None, 1.0)):
+        for (dataset, p, lat), cells in sorted(summary.items(), key=lambda kv: kv[0][0]):
+            if p == phase and lat == latency:
+                lines.append(_time_check(dataset, phase, latency, limit, cells))
+    lines.extend(_request_checks(summary))
+    return lines
+
+
+def _time_check(
+    dataset: str, phase: str, latency: int | None, limit: float, cells: dict[str, Cell]
+) -> str:
+    subject, best = cells.get(SUBJECT), _best_peer(cells)
+    where = "local" if latency is None else f"{latency} ms"
+    what = f"{PHASE_TITLES[phase].split(' (')[0]}, {dataset} @ {where}"
+    if subject is None or subject.ratio is None or best is None:
+        return f"- ? {what}: no comparison ({subject.status if subject else '-'})"
+    mark = "✓" if subject.ratio <= limit else "✗"
+    peer = next(n for n, c in cells.items() if c is best)
+    return (
+        f"- {mark} {what}: tiffzarr {subject.ratio:.2f}x {peer}"
+        f" ({_seconds(subject.seconds or 0)} vs {_seconds(best.seconds or 0)};"
+        f" needs <= {limit:g}x)"
+    )
+
+
+def _request_checks(summary: dict[Key, dict[str, Cell]]) -> list[str]:
+    """Fewer open requests than every peer: one line per data set, over all latencies."""
+    counts: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for (dataset, phase, _), cells in summary.items():
+        if phase == "open":
+            for name, cell in cells.items():
+                if cell.requests is not None:
+                    counts[dataset][name].append(cell.requests)
+    lines = []
+    for dataset, by_name in sorted(counts.items()):
+        if SUBJECT not in by_name or len(by_name) < 2:
+            continue
+        worst = max(by_name[SUBJECT])
+        fewest = min(min(v) for n, v in by_name.items() if n != SUBJECT)
+        mark = "✓" if worst < fewest else "=" if worst == fewest else "✗"
+        spans = []
+        for name, values in sorted(by_name.items(), key=lambda kv: min(kv[1])):
+            low, high = min(values), max(values)
+            spans.append(f"{name} {low:g}" if low == high else f"{name} {low:g}-{high:g}")
+        lines.append(
+            f"- {mark} Open requests, {dataset} (all latencies): {', '.join(spans)}"
+            " (needs fewer than every peer)"
+        )
+    return lines
+
+
+def anomalies(summary: dict[Key, dict[str, Cell]], chosen: list[Dataset]) -> list[str]:
+    """Failures, pixel disagreements and varying request counts, found in the samples."""
+    lossless = {d.name: d.lossless for d in chosen}
+    notes = []
+    for (dataset, phase, latency), cells in sorted(
+        summary.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)
+    ):
+        where = f"{dataset} {phase} @ {'local' if latency is None else f'{latency} ms'}"
+        for name, cell in cells.items():
+            if cell.status == "error" or (cell.status == "ok" and cell.detail):
+                notes.append(f"- {where}, {name}: {cell.detail or cell.status}")
+            if cell.requests_range and cell.requests_range[0] != cell.requests_range[1]:
+                low, high = cell.requests_range
+                notes.append(f"- {where}, {name}: requests varied between runs ({low}-{high})")
+            if len(cell.crc32) > 1:
+                notes.append(f"- {where}, {name}: pixels differed between its own runs")
+        ok = {n: c for n, c in cells.items() if c.status == "ok" and c.crc32}
+        if phase != "open" and len({frozenset(c.crc32) for c in ok.values()}) > 1:
+            groups: dict[frozenset[int], list[str]] = defaultdict(list)
+            for n, c in ok.items():
+                groups[frozenset(c.crc32)].append(n)
+            split = " | ".join(
+                ", ".join(sorted(g)) + f" (mean {ok[g[0]].mean:.3f})" for g in groups.values()
+            )
+            kind = "lossless data, a real disagreement" if lossless[dataset] else "lossy JPEG"
+            notes.append(f"- {where}: pixels differ ({kind}): {split}")
+    return notes
+
+
+# -- machine and versions ---------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}{' with uncommitted changes' if dirty else ''}" if head else "unknown"
+
+
+def source_digest() -> str:
+    """A short hash of tiffzarr's sources, to notice them changing during a run."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "tiffzarr").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def machine() -> dict[str, Any]:
+    """Where the numbers were taken: CPU, cores, memory, Python, package versions."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    try:
+        import rasterio
+
+        versions["GDAL"] = rasterio.__gdal_version__
+    except ImportError:
+        pass
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": versions,
+        "git": _git(),
+        "sources": source_digest(),
+    }
+
+
+# -- the document -------------------------------------------------------------------------
+
+
+def _load(info: dict[str, Any]) -> str:
+    load = info.get("load")
+    if not load:
+        return ""
+    start, end = (", ".join(f"{x:.1f}" for x in load[k]) for k in ("start", "end"))
+    return f"; load average {start} at the start, {end} at the end (other work shares the machine)"
+
+
+def _drift(info: dict[str, Any]) -> str:
+    before = info.get("sources_at_start")
+    if before is None or before == info["sources"]:
+        return ""
+    return f"; **the sources changed during the run** (they were {before} at its start)"
+
+
+_HOW_TO_READ = """\
+Each cell: median seconds over the runs, then (**x**) the ratio to the fastest *peer* (tifffile,
+GDAL, async-tiff; tifffile's zarr store too for the local read) in that row, then the
+median number of HTTP requests and body bytes the server answered, and the peak resident
+memory of the process. Every run is a fresh process (cold caches), contenders interleaved.
+Open is timed in the window runs (each starts by opening the file); the window and full-read
+columns exclude that open. n/a: the library cannot do it (async-tiff reads tiled TIFFs only).
+"""
+
+
+def render(
+    summary: dict[Key, dict[str, Cell]],
+    *,
+    chosen: list[Dataset],
+    sizes: dict[str, int],
+    info: dict[str, Any],
+    command: str,
+    settings: dict[str, Any],
+    elapsed: float,
+) -> str:
+    """The whole RESULTS.md."""
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    parts = [
+        "# Benchmark results",
+        "",
+        "Generated by the harness in this folder (see `README.md`); do not edit by hand.",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        f"- Machine: {info['cpu']}, {info['cores']} cores, {_size(info['memory'])} memory,"
+        f" {info['platform']}{_load(info)}",
+        f"- Python {info['python']}; {versions}",
+        f"- tiffzarr at git {info['git']} (sources {info['sources']}){_drift(info)}",
+        f"- Runs per cell: {settings['runs']}; latencies {settings['latencies']} ms per request"
+        f" (full reads at {settings['read_latencies']} ms); whole run {elapsed / 60:.1f} min",
+        "- Server: tiffzarr's loopback Range server (`tiffzarr.testing.serve`) in the"
+        " runner's process, on 127.0.0.1, the latency slept before every answer.",
+        "",
+        "## Data sets",
+        "",
+        "| name | file | what | on disk | decoded |",
+        "|---|---|---|---|---|",
+    ]
+    for ds in chosen:
+        parts.append(
+            f"| {ds.name} | `{ds.path}` | {ds.title} | {_size(sizes.get(ds.name))}"
+            f" | {_size(ds.nbytes)} |"
+        )
+    parts += ["", "## How to read the tables", "", _HOW_TO_READ]
+    for phase, title in PHASE_TITLES.items():
+        table = phase_table(summary, phase, chosen)
+        if table:
+            parts += [f"## {title}", "", table, ""]
+    parts += [
+        "## Issue #4 checks, on these numbers",
+        "",
+        "✓ met, ✗ not met, = as few requests as the fewest peer (one request cannot be beaten),"
+        " ? not measured.",
+        "",
+        *(checks(summary) or ["- none run"]),
+    ]
+    parts += [
+        "",
+        "## Anomalies found in the samples",
+        "",
+        *(anomalies(summary, chosen) or ["- none"]),
+    ]
+    return "\n".join(parts) + "\n"
