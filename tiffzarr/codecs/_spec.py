@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -79,7 +79,7 @@ class SegmentSpec:
 
     def to_config(self) -> dict[str, Any]:
         """Plain JSON-able dict (bytes base64-encoded, tuples as lists)."""
-        config = asdict(self)
+        config = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies
         for key in _TUPLES:
             if config[key] is not None:
                 config[key] = list(config[key])

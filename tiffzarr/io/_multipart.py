@@ -7,6 +7,7 @@ bytes in.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 
@@ -97,6 +98,19 @@ async def read_body(
     response: aiohttp.ClientResponse, length: int, url: str, offset: int, *, at_most: bool = False
 ) -> bytes:
     """Read the body: exactly ``length`` bytes (or up to it with ``at_most``), never more."""
+    declared = response.content_length
+    if declared is not None and declared <= length and (at_most or declared == length):
+        # the declared size is within bounds: let aiohttp read it in one piece (the
+        # stream stops at Content-Length, so a longer body cannot slip in)
+        try:
+            data = await response.content.readexactly(declared)
+        except asyncio.IncompleteReadError as exc:
+            raise TransientError(
+                f"HTTP {response.status} body has {len(exc.partial)} bytes, expected {declared}",
+                url=url,
+                offset=offset,
+            ) from exc
+        return data
     chunks = []
     received = 0
     async for chunk in response.content.iter_chunked(_CHUNK):

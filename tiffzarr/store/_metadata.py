@@ -43,7 +43,8 @@ def _fill(arr: ArrayModel, fill_value: float | int | None, zarr_format: ZarrForm
 
 
 def _dumps(doc: Mapping[str, Any]) -> bytes:
-    return json.dumps(doc, indent=1, allow_nan=False).encode()
+    # compact: with an indent, json falls back to its slow pure-Python encoder
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
 
 def metadata_documents(
