@@ -27,7 +27,6 @@ import zarr.api.asynchronous as zarr_async
 import tiffzarr
 from tiffzarr.errors import NotFoundError, ReadOnlyError
 from tiffzarr.testing import serve
-from tiffzarr.writer import write_pyramid
 
 NODATA = 7
 
@@ -90,7 +89,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     _write_two_shapes(folder / "two.tif")
     _write_nodata(folder / "nodata.tif")
     base = (np.arange(100 * 80, dtype="uint16").reshape(100, 80) * 7) % 4099
-    write_pyramid(folder / "pyramid.tif", base, tile=(16, 16), levels=2)
+    tiffzarr.write(folder / "pyramid.tif", base, tile=(16, 16), pyramid=2, compression="zlib")
     return Files(folder)
 
 

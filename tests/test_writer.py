@@ -16,7 +16,7 @@ import tifffile
 
 import tiffzarr
 from tiffzarr.errors import UnsupportedCompressionError, WriteError
-from tiffzarr.writer import TiffWriter, imwrite, write, write_pyramid
+from tiffzarr.writer import TiffWriter, imwrite, write
 
 RNG = np.random.default_rng(42)
 
@@ -539,14 +539,6 @@ def test_unknown_compression_raises(tmp_path: Path) -> None:
         write(tmp_path / "a.tif", np.zeros((8, 8), "uint8"), compression="ccittrle")
     with pytest.raises(ValueError, match="compression"):
         write(tmp_path / "a.tif", np.zeros((8, 8), "uint8"), compression="nonsense")
-
-
-def test_write_pyramid_shortcut(tmp_path: Path) -> None:
-    data = smooth((300, 200))
-    write_pyramid(tmp_path / "a.tif", data, tile=(64, 64), levels=2)
-    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
-        assert [lv.shape for lv in tif.series[0].levels] == [(300, 200), (150, 100), (75, 50)]
-        np.testing.assert_array_equal(tif.asarray(), data)
 
 
 def test_closed_writer_and_unwritable_targets(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ True
 """
 
 from tiffzarr.writer._api import WriteKwargs, imwrite, write
-from tiffzarr.writer._pyramid import downsample, write_pyramid
 from tiffzarr.writer._writer import TiffWriter
 
-__all__ = ["TiffWriter", "WriteKwargs", "downsample", "imwrite", "write", "write_pyramid"]
+__all__ = ["TiffWriter", "WriteKwargs", "imwrite", "write"]
