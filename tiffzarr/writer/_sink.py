@@ -169,7 +169,20 @@ def _copy_range(src: int, dst: int, offset: int, nbytes: int) -> int:
     return len(data)
 
 
-class _TempFileSink(_FdSink):
+class _TempSink(_FdSink):
+    """A sink writing a temporary file ``_tmp`` that ``abort`` removes."""
+
+    _tmp: str
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+class _TempFileSink(_TempSink):
     """Write to a hidden temporary file beside ``path``; rename it over ``path`` on commit."""
 
     def __init__(self, path: str, *, exclusive: bool) -> None:
@@ -204,13 +217,6 @@ class _TempFileSink(_FdSink):
         except OSError as exc:
             raise write_error(exc, self._path) from exc
         _sync_folder(self.folder)
-
-    def abort(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
 
 
 def _target_mode(path: str) -> int:
@@ -313,7 +319,7 @@ class _FileObjectSink:
         self._fh.flush()
 
 
-class _FsspecSink(_FdSink):
+class _FsspecSink(_TempSink):
     """Write a local temporary file, then upload it to an fsspec URL on commit."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None, *, exclusive: bool):
@@ -335,13 +341,6 @@ class _FsspecSink(_FdSink):
         except OSError as exc:
             raise write_error(exc, self._url) from exc
         finally:
-            os.unlink(self._tmp)
-
-    def abort(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp)
 
 
