@@ -52,7 +52,7 @@ def multiscales(series: Series, /) -> list[dict[str, Any]]:
     base = series.levels[0]
     kinds = {"X": "space", "Y": "space", "Z": "space", "T": "time", "C": "channel"}
     axes = [
-        {"name": name.lower(), **({"type": kinds[a]} if a in kinds else {})}
+        {"name": name, **({"type": kinds[a]} if a in kinds else {})}
         for a, name in zip(base.axes, base.dims, strict=True)
     ]
     datasets = []
