@@ -89,7 +89,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     _write_two_shapes(folder / "two.tif")
     _write_nodata(folder / "nodata.tif")
     base = (np.arange(100 * 80, dtype="uint16").reshape(100, 80) * 7) % 4099
-    tiffzarr.write(folder / "pyramid.tif", base, tile=(16, 16), pyramid=2, compression="zlib")
+    tiffzarr.write(
+        folder / "pyramid.tif", base, tile=(16, 16), pyramid=2, compression="zlib", metadata=None
+    )
     return Files(folder)
 
 
