@@ -45,14 +45,13 @@ def contract_data() -> tuple[np.ndarray, tuple[int, ...]]:
 
 
 def contract_file() -> bytes:
-    """The contract TIFF (needs tifffile, a test dependency, as the writer)."""
-    import tifffile
-
+    """The contract TIFF: written by tiffzarr's writer, then two tiles made sparse."""
     from tiffzarr.format import parse_header, parse_ifd
+    from tiffzarr.writer import write
 
     data, sparse = contract_data()
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, data, tile=(TILE, TILE), compression="zlib", metadata=None)
+    write(buffer, data, tile=(TILE, TILE), compression="zlib", metadata=None)
     raw = bytearray(buffer.getvalue())
     header = parse_header(bytes(raw[:16]), size=len(raw))
     ifd = parse_ifd(header, bytes(raw[header.first_ifd :]), offset=header.first_ifd)
