@@ -57,10 +57,6 @@ class Header:
     def bigtiff(self) -> bool:
         return self.layout is BIGTIFF
 
-    def unpack_offset(self, data: bytes | memoryview, pos: int = 0) -> int:
-        value: int = struct.unpack_from(self.byteorder + self.layout.offset_format, data, pos)[0]
-        return value
-
 
 def parse_header(data: bytes | memoryview, /, *, size: int, url: str | None = None) -> Header:
     """Parse the first bytes of a file (at least 16 when available).

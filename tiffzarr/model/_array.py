@@ -133,10 +133,6 @@ class ArrayModel:
             names.append(name)
         return tuple(names)
 
-    @property
-    def nchunks(self) -> int:
-        return math.prod(self.grid)
-
 
 @dataclass(frozen=True, slots=True)
 class Series:

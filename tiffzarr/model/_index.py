@@ -86,10 +86,6 @@ class Page:
         value = self.ifd.get(254, 0)
         return value if isinstance(value, int) else 0
 
-    @property
-    def is_reduced(self) -> bool:
-        return bool(self.subfiletype & 1)
-
     def require_layout(self) -> tuple[PageLayout, SegmentTable]:
         """The layout and segments, or the error that prevented them."""
         if self.layout is None or self.segments is None:

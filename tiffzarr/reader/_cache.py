@@ -92,10 +92,6 @@ class ByteCache:
         self.add(offset, data)
         return data[:length]
 
-    async def read_upto(self, offset: int, length: int, /) -> bytes:
-        """Up to ``length`` bytes at ``offset`` (fewer at the end of the file)."""
-        return await self.read(offset, min(length, max(self.size - offset, 0)))
-
     async def read_many(
         self, ranges: Sequence[tuple[int, int]], /, *, gap: int = 4096
     ) -> list[bytes]:

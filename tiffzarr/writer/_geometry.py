@@ -114,10 +114,6 @@ class Geometry:
         rows = self.rowsperstrip
         return min(rows * ceildiv(_BAND_ROWS, rows), max(rows, self.length))
 
-    @property
-    def page_nbytes(self) -> int:
-        return self.separate * self.depth * self.length * self.width * self.contig
-
     def planes(self) -> Iterator[tuple[int, int, int]]:
         """``(sample plane, first depth, last depth + 1)`` of each slab, in file order."""
         for s in range(self.separate):

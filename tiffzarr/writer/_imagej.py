@@ -20,7 +20,6 @@ unit=um
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -186,8 +185,3 @@ def imagej_metadata_tags(metadata: Mapping[str, Any], byteorder: ByteOrder, /) -
     head = b"".join(header)
     counts = [len(head)] + [len(b) for b in body]
     return [Tag(50838, 4, counts), Tag(50839, 1, head + b"".join(body))]
-
-
-def imagej_pages(shape: Sequence[int], /, *, rgb: bool | None, axes: str | None) -> int:
-    """Number of ImageJ planes (IFDs) of a hyperstack of ``shape``."""
-    return math.prod(imagej_shape(shape, rgb=rgb, axes=axes)[:3])

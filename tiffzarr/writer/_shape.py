@@ -20,7 +20,6 @@ Every axis of the array gets a *role*: ``F`` (flattened into pages), ``S``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -63,10 +62,6 @@ class StoredShape:
     @property
     def page(self) -> tuple[int, int, int, int, int]:
         return (self.separate, self.depth, self.length, self.width, self.contig)
-
-    @property
-    def page_size(self) -> int:
-        return math.prod(self.page)
 
 
 @dataclass(frozen=True, slots=True)
