@@ -30,7 +30,15 @@ def open_counted(server, name: str, **options):  # type: ignore[no-untyped-def]
 
 def test_gdal_cog_opens_in_one_request(tmp_path: Path) -> None:
     data = RNG.integers(0, 255, (3, 2048, 2048), dtype="uint8")
-    profile = {"driver": "COG", "width": 2048, "height": 2048, "count": 3, "dtype": "uint8"}
+    profile = {
+        "driver": "COG",
+        "width": 2048,
+        "height": 2048,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:3857",
+        "transform": rasterio.transform.from_origin(0, 2048, 1, 1),
+    }
     with rasterio.open(tmp_path / "cog.tif", "w", **profile, compress="jpeg") as ds:
         ds.write(data)
     with serve(tmp_path) as server:
