@@ -37,7 +37,7 @@ def test_gdal_cog_opens_in_one_request(tmp_path: Path) -> None:
         "count": 3,
         "dtype": "uint8",
         "crs": "EPSG:3857",
-        "transform": rasterio.transform.from_origin(0, 2048, 1, 1),
+        "transform": rasterio.Affine(1, 0, 0, 0, -1, 2048),
     }
     with rasterio.open(tmp_path / "cog.tif", "w", **profile, compress="jpeg") as ds:
         ds.write(data)
