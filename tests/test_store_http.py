@@ -81,7 +81,10 @@ def server(layout: Layout) -> Iterator[RangeServer]:
 
 @pytest.fixture
 def array(server: RangeServer) -> zarr.Array:
-    """The tiled page over HTTP, opened; the server's log starts empty."""
+    """The tiled page over HTTP, opened afresh (not from tiffzarr's cache of parsed
+    files, which would hold the segment-table windows earlier tests loaded); the
+    server's log starts empty."""
+    tiffzarr.clear_cache()
     store = tiffzarr.open_store(server.url_for("tall.tif"), page=1)
     opened = zarr.open_array(store, mode="r")
     server.stats.reset()

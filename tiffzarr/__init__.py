@@ -19,6 +19,7 @@ from tiffzarr.api.synchronous import (
 from tiffzarr.codecs import register_codecs
 from tiffzarr.errors import TiffZarrError, TiffZarrWarning
 from tiffzarr.model import ArrayModel, Page, Series, TiffIndex
+from tiffzarr.reader import clear_cache
 from tiffzarr.refs import ReferenceSet, ReferenceStore
 from tiffzarr.store import TiffStore
 from tiffzarr.writer import TiffWriter, imwrite, write
@@ -39,6 +40,7 @@ __all__ = [
     "TiffZarrWarning",
     "__version__",
     "api",
+    "clear_cache",
     "config",
     "errors",
     "TiffStore",

@@ -34,11 +34,18 @@ class Config:
     half the physical memory). ``zarr_concurrency``: the chunk reads zarr keeps in
     flight (its ``async.concurrency``), set when tiffzarr is imported unless the
     user chose a value (``TIFFZARR_ZARR_CONCURRENCY``; 0 leaves zarr's alone).
+    ``metadata_cache_files``: parsed files kept for later opens of the same URL
+    (``TIFFZARR_METADATA_CACHE_FILES``; 0 turns the cache off);
+    ``metadata_cache_seconds``: how long a remote file's cached structure is
+    trusted (``TIFFZARR_METADATA_CACHE_SECONDS``; local files are checked with
+    ``os.stat`` instead). See :mod:`tiffzarr.reader._recent`.
     """
 
     max_chunk_bytes: int = 128 * 2**20
     max_read_bytes: int = dataclasses.field(default_factory=lambda: _physical_memory() // 2)
     zarr_concurrency: int = 64
+    metadata_cache_files: int = 32
+    metadata_cache_seconds: int = 300
 
     @classmethod
     def from_env(cls) -> Config:

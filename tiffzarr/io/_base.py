@@ -99,9 +99,11 @@ class ByteSource(abc.ABC):
         self.url = url
         self.stats = SourceStats()
         self._known_size: int | None = None
+        self._version: str | None = None
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_restore, (type(self), self.url, self._options(), self._known_size))
+        state = (self._known_size, self._version)
+        return (_restore, (type(self), self.url, self._options(), state))
 
     def _options(self) -> dict[str, object]:
         """Keyword arguments (besides the URL) that recreate this source."""
@@ -115,6 +117,39 @@ class ByteSource(abc.ABC):
         if self._known_size is None:
             self._known_size = await self._size()
         return self._known_size
+
+    @property
+    def version(self) -> str | None:
+        """The file's version as the server reported it (HTTP ``ETag`` or
+        ``Last-Modified``), once a response carried one; ``None`` otherwise."""
+        return self._version
+
+    def expect(self, *, size: int, version: str | None) -> None:
+        """Declare the file already known (parsed earlier): its size and version.
+
+        Every later answer is checked against them, so a file that changed since
+        it was parsed raises :class:`~tiffzarr.errors.SourceError` instead of
+        yielding bytes from the wrong places.
+        """
+        self._known_size = size
+        self._version = version
+
+    def _learn_version(self, version: str | None, where: str) -> None:
+        if version is None:
+            return
+        if self._version is None:
+            self._version = version
+        elif self._version != version:
+            raise SourceError(
+                f"the file changed since it was opened: version {self._version} is now "
+                f"{version} ({where})",
+                url=self.url,
+            )
+
+    async def fingerprint(self) -> str | None:
+        """An identity of the file's current contents that costs no request
+        (local files: size, modification time and inode), or ``None``."""
+        return None
 
     async def read(self, offset: int, length: int, /) -> bytes:
         """Return exactly ``length`` bytes starting at ``offset``."""
@@ -143,10 +178,13 @@ class ByteSource(abc.ABC):
 
 
 def _restore(
-    cls: type[ByteSource], url: str, options: dict[str, object], size: int | None
+    cls: type[ByteSource],
+    url: str,
+    options: dict[str, object],
+    state: tuple[int | None, str | None],
 ) -> ByteSource:
     source = cls(url, **options)
-    source._known_size = size
+    source._known_size, source._version = state
     return source
 
 

@@ -81,7 +81,15 @@ _IGNORED_OPTIONS = frozenset(
     }
 )
 _OWN_OPTIONS = frozenset(
-    {"client_kwargs", "connect_timeout", "read_timeout", "retries", "retry_backoff", "deadline"}
+    {
+        "client_kwargs",
+        "connect_timeout",
+        "read_timeout",
+        "retries",
+        "retry_backoff",
+        "deadline",
+        "check_version",
+    }
 )
 
 MAX_RANGES = 64
@@ -113,6 +121,9 @@ class HttpSource(ByteSource):
         ``connect_timeout`` and ``read_timeout`` (seconds) bound connecting and
         each wait for data, unless ``client_kwargs`` has a ``timeout``. Options
         of fsspec's ``HTTPFileSystem`` that only configure its caches are ignored.
+        ``check_version`` (default true): compare every answer's ``ETag`` (or
+        ``Last-Modified``) with the first one's, so that a file replaced while
+        open raises instead of yielding bytes from the wrong places.
 
     Notes
     -----
@@ -147,6 +158,7 @@ class HttpSource(ByteSource):
         self._retries = int(options.get("retries", RETRIES))
         self._backoff = float(options.get("retry_backoff", RETRY_BACKOFF))
         self._deadline = float(options.get("deadline", DEADLINE))
+        self._check_version = bool(options.get("check_version", True))
         self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop.shared(
             ("aiohttp", tokenize(client_kwargs)),
             functools.partial(_new_session, client_kwargs),
@@ -370,6 +382,9 @@ class HttpSource(ByteSource):
                 url=self.url,
                 offset=offset,
             )
+        if self._check_version:
+            headers = response.headers
+            self._learn_version(headers.get("ETag") or headers.get("Last-Modified"), f"GET {where}")
 
     async def _accept_partial(
         self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool

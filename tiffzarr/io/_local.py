@@ -94,5 +94,13 @@ class LocalSource(ByteSource):
     async def _read(self, offset: int, length: int) -> bytes:
         return await asyncio.to_thread(self._file.pread, length, offset)
 
+    async def fingerprint(self) -> str | None:
+        """Size, modification time and inode from ``os.stat``; ``None`` when it fails."""
+        try:
+            st = os.stat(self.url)
+        except OSError:
+            return None
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
     def close(self) -> None:
         self._file.close()

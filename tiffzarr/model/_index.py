@@ -105,6 +105,8 @@ class TiffIndex:
     series: tuple[Series, ...] = ()
     flags: frozenset[str] = frozenset()
     warnings: tuple[str, ...] = ()
+    version: str | None = None
+    """The file's version when it was parsed (HTTP ``ETag``/``Last-Modified``), if known."""
 
     def __repr__(self) -> str:
         return (

@@ -1,5 +1,6 @@
 """Parse a TIFF through a byte source into the model."""
 
 from tiffzarr.reader._open import FIRST_READ, open_tiff, read_index
+from tiffzarr.reader._recent import clear_cache
 
-__all__ = ["FIRST_READ", "open_tiff", "read_index"]
+__all__ = ["FIRST_READ", "clear_cache", "open_tiff", "read_index"]

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from fsspec.utils import tokenize
+
+from tiffzarr._config import config
 from tiffzarr.format import parse_header
 from tiffzarr.formats import interpret
 from tiffzarr.io import ByteSource, open_source
 from tiffzarr.model import TiffIndex
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._pages import build_page
+from tiffzarr.reader._recent import RECENT
 from tiffzarr.reader._walk import IfdWalker
 
 __all__ = ["FIRST_READ", "open_tiff", "read_index"]
@@ -51,6 +55,7 @@ async def read_index(source: ByteSource, /, *, predict: bool = True) -> TiffInde
         pages=pages,
         flags=frozenset(flags),
         warnings=tuple(walker.warnings),
+        version=source.version,
     )
     return dataclasses.replace(index, series=interpret(index))
 
@@ -60,6 +65,9 @@ async def open_tiff(
 ) -> TiffIndex:
     """Parse the TIFF at ``url`` (a path or any fsspec URL) into its model.
 
+    A file opened recently with the same options is not read again while it
+    still describes the file (see :mod:`tiffzarr.reader._recent`).
+
     >>> import asyncio, numpy, tifffile, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
     >>> tifffile.imwrite(path, numpy.zeros((8, 64, 64), "uint16"), tile=(32, 32))
@@ -68,4 +76,12 @@ async def open_tiff(
     (8, (8, 64, 64), (1, 32, 32))
     """
     source = open_source(url, storage_options=storage_options)
-    return await read_index(source, predict=predict)
+    if config.metadata_cache_files <= 0:
+        return await read_index(source, predict=predict)
+    key = (type(source).__name__, source.url, tokenize(storage_options), predict)
+    fingerprint = await source.fingerprint()
+    index = RECENT.get(key, fingerprint=fingerprint)
+    if index is None:
+        index = await read_index(source, predict=predict)
+        RECENT.put(key, index, fingerprint=fingerprint)
+    return index

@@ -258,7 +258,7 @@ class TiffStore(Store):
         if source is None:
             source = open_source(self._urls[i], storage_options=self.storage_options)
             if self._urls[i] == self.index.url:
-                source._known_size = self.index.size
+                source.expect(size=self.index.size, version=self.index.version)
             self._sources[i] = source
         return source
 

@@ -28,6 +28,7 @@ import socket
 import struct
 import threading
 import urllib.parse
+import zlib
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,10 +66,19 @@ _IDLE_TIMEOUT = 60.0  # longer than aiohttp's 15 s keep-alive, so clients close 
 class _Blob:
     """A file to serve: in memory or on disk, read in chunks."""
 
-    def __init__(self, data: bytes | None = None, path: Path | None = None) -> None:
+    def __init__(
+        self, data: bytes | None = None, path: Path | None = None, *, etag: str = ""
+    ) -> None:
         self.data = data
         self.path = path
-        self.size = len(data) if data is not None else path.stat().st_size if path else 0
+        if data is not None:
+            self.size = len(data)
+            self.etag = etag
+        else:
+            assert path is not None
+            st = path.stat()
+            self.size = st.st_size
+            self.etag = f'"{st.st_mtime_ns:x}-{self.size:x}"'
 
     def chunks(self, start: int, stop: int) -> Iterator[bytes]:
         if self.data is not None:
@@ -115,10 +125,10 @@ class RangeServer:
         self.multirange = True
         self.stats = ServerStats()
         self.faults = Faults()
-        self._files: dict[str, bytes] | None = None
+        self._files: dict[str, tuple[bytes, str]] | None = None  # data and ETag
         self._root: Path | None = None
         if isinstance(root_or_files, Mapping):
-            self._files = {_name(k): bytes(v) for k, v in root_or_files.items()}
+            self._files = {_name(k): _with_etag(v) for k, v in root_or_files.items()}
         else:
             self._root = Path(root_or_files).resolve()
             if not self._root.is_dir():
@@ -143,14 +153,14 @@ class RangeServer:
         """Serve ``data`` as ``name`` (in-memory servers only); return its URL."""
         if self._files is None:
             raise TypeError("add() needs a server of in-memory files")
-        self._files[_name(name)] = bytes(data)
+        self._files[_name(name)] = _with_etag(data)
         return self.url_for(name)
 
     def lookup(self, name: str) -> _Blob | int:
         """The file behind a request path, or the HTTP status refusing it."""
         if self._files is not None:
-            data = self._files.get(name)
-            return _Blob(data=data) if data is not None else 404
+            found = self._files.get(name)
+            return _Blob(data=found[0], etag=found[1]) if found is not None else 404
         assert self._root is not None
         try:
             target = (self._root / name).resolve()
@@ -191,6 +201,12 @@ class RangeServer:
 
     def __repr__(self) -> str:
         return f"<RangeServer {self.url} serving {self._root or f'{len(self._files or {})} files'}>"
+
+
+def _with_etag(data: bytes) -> tuple[bytes, str]:
+    """The bytes to serve and their ETag (from a checksum: new contents, new ETag)."""
+    data = bytes(data)
+    return data, f'"{zlib.crc32(data):08x}-{len(data):x}"'
 
 
 def serve(
@@ -359,6 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
             "Content-Type": "application/octet-stream",
             "Accept-Ranges": "bytes",
             "Content-Length": str(stop - start),
+            "ETag": blob.etag,
         }
         if content_range is not None:
             headers["Content-Range"] = content_range
@@ -399,6 +416,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {
             "Content-Type": f"multipart/byteranges; boundary={boundary}",
             "Content-Length": str(len(payload)),
+            "ETag": blob.etag,
         }
         self._send(name, 206, headers, [payload[:end]], end)
 
