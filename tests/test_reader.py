@@ -92,3 +92,23 @@ async def _check_lazy_offsets(index: tiffzarr.TiffIndex, source) -> None:  # typ
 
 def test_corpus_is_present_or_skipped() -> None:
     require(CORPUS, "corpus")
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_cog_ghost_area_is_reported(tmp_path, edited: bool) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "cog.tif"
+    tiffzarr.write(path, np.zeros((512, 512), "uint8"), tile=(256, 256), pyramid=1, cog=True)
+    if edited:  # what GDAL writes after an edit that breaks the layout (same length)
+        raw = path.read_bytes()
+        assert raw.count(b"KNOWN_INCOMPATIBLE_EDITION=NO\n ") == 1
+        path.write_bytes(
+            raw.replace(b"KNOWN_INCOMPATIBLE_EDITION=NO\n ", b"KNOWN_INCOMPATIBLE_EDITION=YES\n")
+        )
+    index = tiffzarr.open_tiff(str(path))
+    if edited:
+        assert index.flags == {"cog"}
+        assert any("breaks its COG layout" in w for w in index.warnings)
+    else:
+        assert index.flags == {"cog", "block-leaders"}
+        assert not index.warnings
+    assert ("block-leaders" in describe(index)["flags"]) is not edited

@@ -44,6 +44,7 @@ def test_gdal_cog_opens_in_one_request(tmp_path: Path) -> None:
     with serve(tmp_path) as server:
         store, (requests, _) = open_counted(server, "cog.tif")
         assert requests == 1
+        assert {"cog", "block-leaders"} <= store.index.flags  # GDAL's ghost area, parsed
         assert len(zarr.open_group(store, mode="r")["0"]) >= 1
 
 

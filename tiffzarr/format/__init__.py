@@ -14,7 +14,14 @@ from tiffzarr.format._enums import (
     SampleFormat,
     SubfileType,
 )
-from tiffzarr.format._header import BIGTIFF, CLASSIC, Header, IfdLayout, parse_header
+from tiffzarr.format._header import (
+    BIGTIFF,
+    CLASSIC,
+    Header,
+    IfdLayout,
+    parse_ghost,
+    parse_header,
+)
 from tiffzarr.format._ifd import (
     MAX_TAGS_PER_IFD,
     RawIfd,
@@ -67,6 +74,7 @@ __all__ = [
     "decode_value",
     "page_dtype",
     "page_layout",
+    "parse_ghost",
     "parse_header",
     "parse_ifd",
     "parse_ifd_count",

@@ -100,3 +100,36 @@ def parse_header(data: bytes | memoryview, /, *, size: int, url: str | None = No
             offset=first_ifd,
         )
     return Header(byteorder, layout, first_ifd)
+
+
+_GHOST_PREFIX = b"GDAL_STRUCTURAL_METADATA_SIZE="
+_GHOST_MAX = 64 * 1024
+
+
+def parse_ghost(data: bytes | memoryview, header: Header, /) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines of GDAL's COG "ghost area" right after the header.
+
+    Returns ``{}`` when there is none, or when it does not fit in ``data``.
+
+    >>> head = b"II*\\x00\\x50\\x00\\x00\\x00GDAL_STRUCTURAL_METADATA_SIZE=000024 bytes\\n"
+    >>> head += b"LAYOUT=IFDS_BEFORE_DATA\\n"
+    >>> parse_ghost(head, parse_header(head, size=100))
+    {'LAYOUT': 'IFDS_BEFORE_DATA'}
+    """
+    start = header.layout.header_size
+    view = bytes(data[start : start + len(_GHOST_PREFIX) + 14])
+    if not view.startswith(_GHOST_PREFIX):
+        return {}
+    digits, sep, _ = view[len(_GHOST_PREFIX) :].partition(b" bytes\n")
+    if not sep or not digits.isdigit() or int(digits) > _GHOST_MAX:
+        return {}
+    body_start = start + len(_GHOST_PREFIX) + len(digits) + len(sep)
+    body = bytes(data[body_start : body_start + int(digits)])
+    if len(body) < int(digits):
+        return {}
+    out = {}
+    for line in body.decode("ascii", "replace").splitlines():
+        key, eq, value = line.partition("=")
+        if eq and key.strip():
+            out[key.strip()] = value.strip()
+    return out

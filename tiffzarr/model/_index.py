@@ -96,7 +96,12 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class TiffIndex:
-    """Everything parsed from one file: header, pages (with SubIFDs), series."""
+    """Everything parsed from one file: header, pages (with SubIFDs), series.
+
+    ``flags``: ``"ndpi"`` (NDPI 64-bit offsets), ``"cog"`` (GDAL's COG ghost area
+    says every IFD precedes the pixel data), ``"block-leaders"`` (it says each
+    segment sits between a 4-byte size leader and a copy of its last 4 bytes).
+    """
 
     url: str
     size: int

@@ -8,7 +8,7 @@ from typing import Any
 from fsspec.utils import tokenize
 
 from tiffzarr._config import config
-from tiffzarr.format import parse_header
+from tiffzarr.format import parse_ghost, parse_header
 from tiffzarr.formats import interpret
 from tiffzarr.io import ByteSource, open_source
 from tiffzarr.model import TiffIndex
@@ -48,13 +48,24 @@ async def read_index(source: ByteSource, /, *, predict: bool = True) -> TiffInde
         assert error is not None
         raise error
     flags = {"ndpi"} if walker.ndpi else set()
+    warnings = list(walker.warnings)
+    ghost = parse_ghost(head, header)
+    if ghost.get("LAYOUT") == "IFDS_BEFORE_DATA":
+        flags.add("cog")
+    if ghost.get("KNOWN_INCOMPATIBLE_EDITION") == "YES":
+        warnings.append("the file says it was edited in a way that breaks its COG layout")
+    elif (
+        ghost.get("BLOCK_LEADER") == "SIZE_AS_UINT4"
+        and ghost.get("BLOCK_TRAILER") == "LAST_4_BYTES_REPEATED"
+    ):
+        flags.add("block-leaders")
     index = TiffIndex(
         url=source.url,
         size=size,
         header=header,
         pages=pages,
         flags=frozenset(flags),
-        warnings=tuple(walker.warnings),
+        warnings=tuple(warnings),
         version=source.version,
     )
     return dataclasses.replace(index, series=interpret(index))
