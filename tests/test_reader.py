@@ -104,7 +104,10 @@ def test_cog_ghost_area_is_reported(tmp_path, edited: bool) -> None:  # type: ig
         path.write_bytes(
             raw.replace(b"KNOWN_INCOMPATIBLE_EDITION=NO\n ", b"KNOWN_INCOMPATIBLE_EDITION=YES\n")
         )
-    index = tiffzarr.open_tiff(str(path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index = tiffzarr.open_tiff(str(path))
+    assert [str(w.message).endswith("breaks its COG layout") for w in caught] == [edited] * edited
     if edited:
         assert index.flags == {"cog"}
         assert any("breaks its COG layout" in w for w in index.warnings)

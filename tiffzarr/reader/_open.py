@@ -48,12 +48,11 @@ async def read_index(source: ByteSource, /, *, predict: bool = True) -> TiffInde
         assert error is not None
         raise error
     flags = {"ndpi"} if walker.ndpi else set()
-    warnings = list(walker.warnings)
     ghost = parse_ghost(head, header)
     if ghost.get("LAYOUT") == "IFDS_BEFORE_DATA":
         flags.add("cog")
     if ghost.get("KNOWN_INCOMPATIBLE_EDITION") == "YES":
-        warnings.append("the file says it was edited in a way that breaks its COG layout")
+        walker.reader.warn("the file says it was edited in a way that breaks its COG layout")
     elif (
         ghost.get("BLOCK_LEADER") == "SIZE_AS_UINT4"
         and ghost.get("BLOCK_TRAILER") == "LAST_4_BYTES_REPEATED"
@@ -65,7 +64,7 @@ async def read_index(source: ByteSource, /, *, predict: bool = True) -> TiffInde
         header=header,
         pages=pages,
         flags=frozenset(flags),
-        warnings=tuple(warnings),
+        warnings=tuple(walker.warnings),
         version=source.version,
     )
     return dataclasses.replace(index, series=interpret(index))
