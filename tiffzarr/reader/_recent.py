@@ -54,10 +54,6 @@ class RecentIndexes:
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
-
     def get(self, key: Hashable, *, fingerprint: str | None) -> TiffIndex | None:
         """The model cached for ``key`` if it still describes the file, else ``None``.
 
