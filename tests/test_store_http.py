@@ -171,3 +171,15 @@ def test_concurrency_one_reads_the_same_window(
         got = array[WINDOW_ROWS, :]
     assert np.array_equal(got, layout.data[WINDOW_ROWS, :])
     assert server.stats.requests <= 1 + 16
+
+
+def test_blocking_open_and_zarr_reads_share_one_connection(server: RangeServer) -> None:
+    # tiffzarr's blocking API runs on zarr's loop, so the session that opened the file
+    # serves the chunk reads: one connection (one TLS handshake over https), not two
+    tiffzarr.clear_cache()
+    server.stats.reset()
+    store = tiffzarr.open_store(server.url_for("tall.tif"), page=1)
+    zarr.open_array(store, mode="r")[:TILE, :]
+    records = server.stats.records
+    assert len(records) >= 2
+    assert len({r.port for r in records}) == 1

@@ -1,6 +1,6 @@
 """The blocking API: twins of the coroutines in :mod:`tiffzarr.api.asynchronous`.
 
-Each runs its coroutine on tiffzarr's background I/O loop; all are re-exported by
+Each runs its coroutine on zarr's background I/O loop; all are re-exported by
 :mod:`tiffzarr`.
 """
 

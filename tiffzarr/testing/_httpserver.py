@@ -446,7 +446,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.app.stats.replace(record, sent)
 
     def _record(self, name: str, status: int, planned: int) -> RequestRecord:
-        record = RequestRecord(self.command, name, self.headers.get("Range"), status, planned)
+        port = self.client_address[1]
+        record = RequestRecord(self.command, name, self.headers.get("Range"), status, planned, port)
         self.server.app.stats.add(record)
         return record
 

@@ -115,13 +115,15 @@ class PathStats:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """One answered request: method, path, ``Range`` header, status, body bytes sent."""
+    """One answered request: method, path, ``Range`` header, status, body bytes sent,
+    and the client's port (one per connection)."""
 
     method: str
     path: str
     range: str | None
     status: int
     bytes: int
+    port: int = 0
 
 
 class ServerStats:
