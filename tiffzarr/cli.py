@@ -30,6 +30,18 @@ def _storage_options(pairs: Sequence[str]) -> dict[str, object]:
     return options
 
 
+def _add_storage_option(parser: argparse.ArgumentParser, *flags: str) -> None:
+    """The repeatable ``KEY=VALUE`` option that :func:`_storage_options` reads."""
+    parser.add_argument(
+        *flags,
+        dest="storage_option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option for the TIFF (VALUE parsed as JSON when possible)",
+    )
+
+
 def _info(args: argparse.Namespace) -> int:
     source = open_source(args.url, storage_options=_storage_options(args.storage_option))
     with warnings.catch_warnings():
@@ -83,13 +95,7 @@ def _add_refs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     refs.add_argument(
         "--target-url", default=None, help="where the references will live (relative URLs)"
     )
-    refs.add_argument(
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec storage option for the TIFF (VALUE parsed as JSON when possible)",
-    )
+    _add_storage_option(refs, "--storage-option")
     refs.set_defaults(run=_refs)
 
 
@@ -99,14 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="show the structure of a TIFF file")
     info.add_argument("url", help="path or fsspec URL")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
-    info.add_argument(
-        "--storage-option",
-        "-o",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec storage option (VALUE parsed as JSON when possible)",
-    )
+    _add_storage_option(info, "--storage-option", "-o")
     info.set_defaults(run=_info)
     _add_refs(commands)
     return parser

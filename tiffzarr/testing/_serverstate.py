@@ -123,7 +123,7 @@ class RequestRecord:
     range: str | None
     status: int
     bytes: int
-    port: int = 0
+    port: int
 
 
 class ServerStats:
