@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-__all__ = ["Config", "config", "set_config", "tune_zarr"]
+__all__ = ["Config", "config", "set_config", "tune_zarr", "usable_cpus"]
 
 
 def _physical_memory() -> int:
@@ -21,6 +21,14 @@ def _physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 8 * 2**30
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(slots=True)
@@ -39,6 +47,9 @@ class Config:
     ``metadata_cache_seconds``: how long a remote file's cached structure is
     trusted (``TIFFZARR_METADATA_CACHE_SECONDS``; local files are checked with
     ``os.stat`` instead). See :mod:`tiffzarr.reader._recent`.
+    ``codec_threads``: threads that decode and encode chunks of zarr v3 arrays
+    (``TIFFZARR_CODEC_THREADS``; 0: one per usable CPU). See
+    :mod:`tiffzarr.codecs._threads`.
     """
 
     max_chunk_bytes: int = 128 * 2**20
@@ -46,6 +57,7 @@ class Config:
     zarr_concurrency: int = 64
     metadata_cache_files: int = 32
     metadata_cache_seconds: int = 300
+    codec_threads: int = 0
 
     @classmethod
     def from_env(cls) -> Config:

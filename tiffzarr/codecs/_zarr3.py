@@ -13,7 +13,6 @@ True
 
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -25,6 +24,7 @@ from zarr.core.common import parse_named_configuration
 from tiffzarr.codecs._decode import encode_segment, stored_nbytes
 from tiffzarr.codecs._page import decode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
+from tiffzarr.codecs._threads import in_codec_threads
 from tiffzarr.errors import ChunkDecodeError, TiffZarrError
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ class TiffZarrCodec(ArrayBytesCodec):
 
     The zarr chunk must hold as many elements as the segment (``spec.shape``);
     size-1 dimensions may be added or dropped. Decoding runs in a worker thread
-    (``asyncio.to_thread``); imagecodecs releases the GIL.
+    of tiffzarr's pool, one per CPU (:mod:`tiffzarr.codecs._threads`); imagecodecs
+    releases the GIL.
 
     Parameters
     ----------
@@ -112,14 +113,14 @@ class TiffZarrCodec(ArrayBytesCodec):
         return chunk_spec.prototype.nd_buffer.from_ndarray_like(array.reshape(chunk_spec.shape))
 
     async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
-        return await asyncio.to_thread(self._decode_sync, chunk_bytes, chunk_spec)
+        return await in_codec_threads(self._decode_sync, chunk_bytes, chunk_spec)
 
     def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
         encoded = encode_segment(chunk_array.as_numpy_array(), self.spec)
         return chunk_spec.prototype.buffer.from_bytes(encoded)
 
     async def _encode_single(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
-        return await asyncio.to_thread(self._encode_sync, chunk_array, chunk_spec)
+        return await in_codec_threads(self._encode_sync, chunk_array, chunk_spec)
 
     def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
         """Uncompressed segments have a known size; compressed ones do not."""

@@ -16,11 +16,12 @@ in submission order, so the file is written sequentially.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
+
+from tiffzarr._config import usable_cpus
 
 __all__ = ["Encoder", "default_workers"]
 
@@ -30,11 +31,7 @@ Done = Callable[[bytes | None], None]
 
 def default_workers() -> int:
     """Threads used when ``maxworkers`` is ``None`` or 0: the usable CPUs, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
+    return min(usable_cpus(), 8)
 
 
 class Encoder:

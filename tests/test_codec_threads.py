@@ -1,0 +1,59 @@
+"""tiffzarr's codec decodes zarr v3 chunks in its own pool, one thread per CPU."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import tiffzarr
+from tiffzarr.codecs import _threads
+from tiffzarr.codecs._zarr3 import TiffZarrCodec
+
+
+def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch):
+    data = np.random.default_rng(7).integers(0, 2**16, (256, 256), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "t.tif", data, tile=(64, 64), compression="zlib")
+    threads: list[str] = []
+    decode = TiffZarrCodec._decode_sync
+
+    def recording(self, chunk_bytes, chunk_spec):
+        threads.append(threading.current_thread().name)
+        return decode(self, chunk_bytes, chunk_spec)
+
+    monkeypatch.setattr(TiffZarrCodec, "_decode_sync", recording)
+    with tiffzarr.set_config(codec_threads=3):
+        store = tiffzarr.open_store(tmp_path / "t.tif")
+        array = zarr.open_array(store, path=min(store.hierarchy.arrays, key=len), mode="r")
+        assert np.array_equal(array[...], data)
+        assert _threads.codec_threads()._max_workers == 3
+    assert len(threads) == 16
+    assert all(name.startswith("tiffzarr-codec") for name in threads)
+
+
+def test_pool_follows_size_and_process(monkeypatch):
+    size = _threads.usable_cpus() + 3
+    with tiffzarr.set_config(codec_threads=size):
+        first = _threads.codec_threads()
+        assert _threads.codec_threads() is first
+        assert first._max_workers == size
+        with monkeypatch.context() as patch:
+            patch.setattr(_threads.os, "getpid", lambda: -1)  # as in a forked child
+            child = _threads.codec_threads()
+        assert child is not first and child._max_workers == size
+    default = _threads.codec_threads()
+    assert default is not child
+    assert default._max_workers == _threads.usable_cpus()
+
+
+@pytest.mark.parametrize("size", [1, 4])
+def test_in_codec_threads_returns_and_raises(size):
+    import asyncio
+
+    with tiffzarr.set_config(codec_threads=size):
+        assert asyncio.run(_threads.in_codec_threads(divmod, 7, 2)) == (3, 1)
+        with pytest.raises(ZeroDivisionError):
+            asyncio.run(_threads.in_codec_threads(divmod, 1, 0))
