@@ -16,10 +16,11 @@ last, like tifffile); ``*_local`` opens and reads a local file in one go.
 - **async-tiff**: ``TIFF.open`` on an obstore ``HTTPStore`` (``LocalStore`` for local
   files), ``fetch_tiles`` + ``Tile.decode``. It reads tiled TIFFs only.
 
-File sequences: no contender has a remote sequence reader, so "open" opens the
-first file and the window/read tasks read 64/all files, tiffzarr and tifffile
-concurrently (:data:`SEQ_CONCURRENCY` in flight; tiffzarr through per-file stores,
-as it has no sequence adapter yet), GDAL one file after the other.
+File sequences: tiffzarr opens the whole sequence as one store
+(:func:`tiffzarr.open_sequence`: it parses the first file) and slices it;
+the peers have no remote sequence reader, so their "open" opens the first file
+and their window/read tasks read 64/all files, tifffile concurrently
+(:data:`SEQ_CONCURRENCY` in flight), GDAL one file after the other.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 SEQ_CONCURRENCY = 10
-"""Files read at once by the contenders that read sequences concurrently (zarr's default)."""
+"""Files tifffile reads at once (``ioworkers``; zarr's default concurrency)."""
 
 GDAL_ENV = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -138,43 +139,23 @@ def _lead(array: Any, ds: Dataset) -> tuple[int, ...]:
     return (0,) * extra
 
 
-async def _tiffzarr_file(url: str, limit: asyncio.Semaphore) -> numpy.ndarray:
-    import zarr.api.asynchronous as azarr
-
-    import tiffzarr.api.asynchronous as tza
-
-    async with limit:
-        store = await tza.open_store(url)
-        path = min(store.hierarchy.arrays, key=len)
-        array = await azarr.open_array(store=store, path=path, mode="r")
-        return numpy.asarray(await array.getitem(...))
-
-
-def _tiffzarr_files(urls: list[str]) -> numpy.ndarray:
-    async def read_all() -> list[numpy.ndarray]:
-        limit = asyncio.Semaphore(SEQ_CONCURRENCY)
-        return await asyncio.gather(*(_tiffzarr_file(url, limit) for url in urls))
-
-    return numpy.stack(asyncio.run(read_all()))
-
-
 def tiffzarr_open(job: Job) -> Any:
+    import zarr
+
     import tiffzarr
 
+    if job.dataset.kind == "sequence":
+        return zarr.open_array(tiffzarr.open_sequence(job.files()), mode="r")
     return _tiffzarr_level0(tiffzarr.open_store(job.target))
 
 
 def tiffzarr_window(array: Any, job: Job) -> numpy.ndarray:
     ds = job.dataset
-    if ds.kind == "sequence":
-        return _tiffzarr_files(job.files(ds.window[0]))
     return numpy.asarray(array[_lead(array, ds) + ds.window_slices])
 
 
 def tiffzarr_read(array: Any, job: Job) -> numpy.ndarray:
     ds = job.dataset
-    if ds.kind == "sequence":
-        return _tiffzarr_files(job.files())
     return numpy.asarray(array[(*_lead(array, ds), Ellipsis)])
 
 

@@ -11,6 +11,7 @@ from tiffzarr._config import config, set_config, tune_zarr
 from tiffzarr.api.synchronous import (
     imread,
     open_references,
+    open_sequence,
     open_store,
     open_tiff,
     references,
@@ -48,6 +49,7 @@ __all__ = [
     "imread",
     "imwrite",
     "open_references",
+    "open_sequence",
     "open_store",
     "open_tiff",
     "references",

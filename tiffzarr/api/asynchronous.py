@@ -9,6 +9,13 @@ True
 
 from tiffzarr.reader import open_tiff
 from tiffzarr.refs import open_references, references, write_references
-from tiffzarr.store import open_store
+from tiffzarr.store import open_sequence, open_store
 
-__all__ = ["open_references", "open_store", "open_tiff", "references", "write_references"]
+__all__ = [
+    "open_references",
+    "open_sequence",
+    "open_store",
+    "open_tiff",
+    "references",
+    "write_references",
+]

@@ -7,7 +7,7 @@ Each runs its coroutine on zarr's background I/O loop; all are re-exported by
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy
@@ -22,11 +22,13 @@ from tiffzarr.refs import open_references as _open_references
 from tiffzarr.refs import references as _references
 from tiffzarr.refs import write_references as _write_references
 from tiffzarr.store import TiffStore
+from tiffzarr.store import open_sequence as _open_sequence
 from tiffzarr.store import open_store as _open_store
 
 __all__ = [
     "imread",
     "open_references",
+    "open_sequence",
     "open_store",
     "open_tiff",
     "references",
@@ -77,6 +79,43 @@ def open_store(
             fill_value=fill_value,
             predict=predict,
             mode=mode,
+        )
+    )
+
+
+def open_sequence(
+    files: Sequence[str | os.PathLike[str]],
+    /,
+    *,
+    series: int = 0,
+    level: int = 0,
+    storage_options: dict[str, Any] | None = None,
+    zarr_format: Literal[2, 3] = 3,
+    fill_value: float | int | None = None,
+    predict: bool = True,
+    axis: str = "I",
+) -> TiffStore:
+    """A read-only zarr store over a sequence of TIFF files, stacked (blocking twin).
+
+    >>> import numpy, tifffile, tempfile, os, zarr
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(4):
+    ...     tifffile.imwrite(os.path.join(folder, f"t{i}.tif"), numpy.full((8, 8), i, "uint16"))
+    >>> files = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+    >>> z = zarr.open_array(open_sequence(files), mode="r")
+    >>> z.shape, int(z[3, 7, 7])
+    ((4, 8, 8), 3)
+    """
+    return run_sync(
+        _open_sequence(
+            files,
+            series=series,
+            level=level,
+            storage_options=storage_options,
+            zarr_format=zarr_format,
+            fill_value=fill_value,
+            predict=predict,
+            axis=axis,
         )
     )
 

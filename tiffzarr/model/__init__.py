@@ -11,17 +11,22 @@ from tiffzarr.model._array import (
 from tiffzarr.model._index import Ifd, Page, PagePath, TiffIndex, format_path
 from tiffzarr.model._segments import (
     WINDOW,
+    FileCheck,
+    FileReference,
     OffsetFix,
     PageCheck,
     SegmentTable,
     TagArray,
     load_segments,
 )
+from tiffzarr.model._sequence import predicted_file, stack_files
 
 __all__ = [
     "WINDOW",
     "ArrayModel",
     "ChunkManifest",
+    "FileCheck",
+    "FileReference",
     "Ifd",
     "OffsetFix",
     "Page",
@@ -34,6 +39,8 @@ __all__ = [
     "array_from_pages",
     "format_path",
     "load_segments",
+    "predicted_file",
     "segment_spec",
+    "stack_files",
     "whole_page_chunks",
 ]

@@ -18,7 +18,16 @@ from tiffzarr.errors import TiffFormatError
 from tiffzarr.format._template import IfdTemplate
 from tiffzarr.io import ByteSource
 
-__all__ = ["WINDOW", "OffsetFix", "PageCheck", "SegmentTable", "TagArray", "load_segments"]
+__all__ = [
+    "WINDOW",
+    "FileCheck",
+    "FileReference",
+    "OffsetFix",
+    "PageCheck",
+    "SegmentTable",
+    "TagArray",
+    "load_segments",
+]
 
 WINDOW = 8192
 """Values per window of a lazily loaded tag array."""
@@ -150,6 +159,10 @@ class PageCheck:
 
     The page is ``delta`` pages after the reference page of ``template``; its
     real IFD block must equal ``template.expected(delta)``.
+
+    Checks share one protocol with :class:`FileCheck`: the store reads ``spans``
+    of the page's file (and, while ``reference_url`` is set, the same spans of
+    that file) together with the page's first pixels, then calls ``verify``.
     """
 
     template: IfdTemplate
@@ -157,17 +170,24 @@ class PageCheck:
     _state: list[bool] = field(default_factory=lambda: [False], repr=False)
 
     @property
-    def span(self) -> tuple[int, int]:
+    def spans(self) -> tuple[tuple[int, int], ...]:
         """File ``(offset, length)`` of the block to read."""
-        return self.template.span(self.delta)
+        return (self.template.span(self.delta),)
+
+    @property
+    def reference_url(self) -> None:
+        """The expected block is computed, never read."""
+        return None
 
     @property
     def verified(self) -> bool:
         return self._state[0]
 
-    def verify(self, block: bytes, /, *, url: str) -> None:
+    def verify(
+        self, blocks: Sequence[bytes], reference: Sequence[bytes] | None = None, /, *, url: str
+    ) -> None:
         """Accept the block read from the file, or raise when it differs."""
-        if block != self.template.expected(self.delta):
+        if list(blocks) != [self.template.expected(self.delta)]:
             raise TiffFormatError(
                 "the IFD differs from the layout predicted from its neighbours; "
                 "open the file with predict=False",
@@ -177,16 +197,82 @@ class PageCheck:
         self._state[0] = True
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class FileReference:
+    """The first file of a sequence: the byte ranges that define its image's layout
+    (header, IFDs, the values that decoding depends on) and, once read, their bytes."""
+
+    url: str
+    spans: tuple[tuple[int, int], ...]
+    _blocks: list[tuple[bytes, ...]] = field(default_factory=list, repr=False)
+
+    @property
+    def blocks(self) -> tuple[bytes, ...] | None:
+        """The bytes at ``spans`` in this file, once read (``None`` before)."""
+        return self._blocks[0] if self._blocks else None
+
+    def remember(self, blocks: Sequence[bytes], /) -> tuple[bytes, ...]:
+        if not self._blocks:
+            self._blocks.append(tuple(bytes(b) for b in blocks))
+        return self._blocks[0]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FileCheck:
+    """A file of a sequence assumed to be laid out like the first one.
+
+    Its bytes at ``reference.spans`` must equal the first file's before any of
+    its pixels are served; then its pages have the same tags, and its segment
+    tables (inline in the IFD, or loaded from the file itself) are its own.
+    """
+
+    reference: FileReference
+    _state: list[bool] = field(default_factory=lambda: [False], repr=False)
+
+    @property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        return self.reference.spans
+
+    @property
+    def reference_url(self) -> str | None:
+        """The first file's URL while its bytes still have to be read."""
+        return None if self.reference.blocks is not None else self.reference.url
+
+    @property
+    def verified(self) -> bool:
+        return self._state[0]
+
+    def verify(
+        self, blocks: Sequence[bytes], reference: Sequence[bytes] | None = None, /, *, url: str
+    ) -> None:
+        """Accept the file's blocks (``reference``: the first file's, when just read)."""
+        expected = self.reference.blocks
+        if expected is None:
+            if reference is None:
+                raise ValueError("the first file's bytes are needed to check this file")
+            expected = self.reference.remember(reference)
+        for (offset, _), got, want in zip(self.spans, blocks, expected, strict=True):
+            if bytes(got) != want:
+                raise TiffFormatError(
+                    f"the file is not laid out like the first file of the sequence "
+                    f"({self.reference.url}); open the sequence with predict=False",
+                    url=url,
+                    offset=offset,
+                )
+        self._state[0] = True
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentTable:
     """Offsets and byte counts of the segments of one page (or virtual page).
 
-    ``check`` is set for pages predicted from their neighbours' layout.
+    ``check`` is set for pages predicted from their neighbours' layout, or from
+    the first file of a sequence.
     """
 
     offsets: TagArray
     bytecounts: TagArray
-    check: PageCheck | None = field(default=None, compare=False)
+    check: PageCheck | FileCheck | None = field(default=None, compare=False)
 
     @property
     def count(self) -> int:

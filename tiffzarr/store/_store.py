@@ -34,6 +34,7 @@ from tiffzarr.io import ByteSource, LocalSource, SourceStats, open_source
 from tiffzarr.model import (
     WINDOW,
     ArrayModel,
+    FileCheck,
     PageCheck,
     SegmentTable,
     TiffIndex,
@@ -59,7 +60,7 @@ class _Located(NamedTuple):
     source: int
     parts: tuple[tuple[int, int] | None, ...]
     framed: bool
-    check: PageCheck | None
+    check: PageCheck | FileCheck | None
     url: str
 
     @property
@@ -332,15 +333,22 @@ class TiffStore(Store):
         for first in range(segments.start, segments.stop, WINDOW):
             if not table.loaded(first, min(first + WINDOW, segments.stop)):
                 await self._load_window(source, table, first)
-        size = await self._source(source).size()
+        if isinstance(table.check, FileCheck):
+            # a file predicted to be laid out like the first: its size is not asked for
+            # (a request); its segments are bounded by the first file's, and a read past
+            # its end fails
+            size = self.index.size
+        else:
+            size = await self._source(source).size()
         parts = tuple(_segment_range(table, s, layout, size, url=url, key=key) for s in segments)
         if all(part is None for part in parts):
             return None
         return _Located(source, parts, manifest.whole_pages, table.check, url)
 
     async def _read(self, located: _Located, start: int, stop: int) -> bytes:
-        """The chunk's bytes ``[start, stop)``; a predicted page is checked at the same time
-        (all reads go out in the same tick, so neighbouring reads share requests)."""
+        """The chunk's bytes ``[start, stop)``; a predicted page or file is checked at
+        the same time (all reads go out in the same tick, so neighbouring reads share
+        requests)."""
         batcher = self._batcher()
         if located.framed:
             reads = [batcher.read(located.source, *p) for p in located.parts if p is not None]
@@ -348,11 +356,22 @@ class TiffStore(Store):
             offset, _ = located.parts[0]  # type: ignore[misc]
             reads = [batcher.read(located.source, offset + start, stop - start)]
         check = located.check
+        spans: tuple[tuple[int, int], ...] = ()
+        reference = None
         if check is not None and not check.verified:
-            reads.append(batcher.read(located.source, *check.span))
+            spans = check.spans
+            reads += [batcher.read(located.source, *span) for span in spans]
+            if check.reference_url is not None:
+                reference = self._urls.index(check.reference_url)
+                reads += [batcher.read(reference, *span) for span in spans]
         data = await asyncio.gather(*reads)
-        if check is not None and not check.verified:
-            check.verify(data.pop(), url=located.url)
+        if check is not None and spans:
+            count = len(spans)
+            expected = data[-count:] if reference is not None else None
+            if reference is not None:
+                del data[-count:]
+            check.verify(data[-count:], expected, url=located.url)
+            del data[-count:]
         if not located.framed:
             return data[0]
         fetched = iter(data)
