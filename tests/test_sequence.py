@@ -167,3 +167,16 @@ def test_http_file_that_changed_is_not_misread(tmp_path):
         with pytest.raises((TiffFormatError, SourceError)):
             z[3]
         assert np.array_equal(z[2], data[2])
+
+
+def test_s3_sequence_equals_the_frames(tmp_path):
+    from tiffzarr.testing import moto_server
+
+    data = frames(13)
+    paths = write_frames(tmp_path / "s3", data)
+    with moto_server() as server:
+        server.create_bucket("frames")
+        urls = [server.put("frames", Path(p).name, Path(p).read_bytes()) for p in paths]
+        store = tiffzarr.open_sequence(urls, storage_options=server.storage_options)
+        assert checks(store)
+        assert np.array_equal(read(store), data)
