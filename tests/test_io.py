@@ -321,7 +321,7 @@ QUICK_RETRY = {"read_timeout": 0.25, "retries": 4, "retry_backoff": 0.01}
 
 
 @pytest.mark.parametrize(("kind", "options"), FAULTS, ids=[f"{k}-{o}" for k, o in FAULTS])
-@pytest.mark.parametrize("call", ["read", "read_head", "size"])
+@pytest.mark.parametrize("call", ["read", "read_head", "size", "read_split"])
 async def test_http_faults_raise_without_retries(
     server: RangeServer, kind: str, options: dict[str, Any], call: str
 ) -> None:
@@ -333,6 +333,8 @@ async def test_http_faults_raise_without_retries(
             await src.read(100, 5000)
         elif call == "read_head":
             await HttpSource(server.url_for("a.bin"), storage_options=NO_RETRY).read_head(5000)
+        elif call == "read_split":
+            await src.read_split(100, [1100, 5100], lambda at, piece: None)
         else:
             await HttpSource(server.url_for("a.bin"), storage_options=NO_RETRY).size()
     assert server.url in str(info.value)
@@ -357,6 +359,40 @@ async def test_http_transient_faults_recover_with_exactly_two_extra_requests(
     assert len(server.faults.fired) == 2 and len(server.faults) == 0
     if kind != "slow":  # a timed-out request gets no answer, so the server does not count it
         assert server.stats.requests == 3
+
+
+@pytest.mark.parametrize(("kind", "options"), TRANSIENT, ids=[f"{k}-{o}" for k, o in TRANSIENT])
+async def test_http_read_split_recovers_and_never_delivers_wrong_bytes(
+    server: RangeServer, kind: str, options: dict[str, Any]
+) -> None:
+    if kind == "status" and "retry_after" in options:
+        options = {**options, "retry_after": 0}
+    src = HttpSource(server.url_for("a.bin"), storage_options=QUICK_RETRY)
+    await src.read(0, 10)
+    server.stats.reset()
+    server.faults.add(kind, times=2, **options)  # type: ignore[arg-type]
+    ends = list(range(600, 5101, 500))  # small: a wrong answer is sent whole before it is refused
+    pieces: list[tuple[int, bytes]] = []
+    await src.read_split(100, ends, lambda at, piece: pieces.append((at, piece)))
+    assert [at for at, _ in pieces] == [100, *ends[:-1]]  # each piece once, in order
+    assert all(piece == DATA[at : at + len(piece)] for at, piece in pieces)
+    assert b"".join(piece for _, piece in pieces) == DATA[100:5100]
+    if kind != "slow":
+        assert server.stats.requests == 3
+    if kind == "truncate":  # the retries ask only for what had not arrived
+        starts = [int(r.range.split("=")[1].split("-")[0]) for r in server.stats.records]
+        assert starts[0] == 100 and starts[1] > 100 and starts[2] > starts[1]
+
+
+async def test_http_read_split_delivers_pieces_before_the_answer_ends(server: RangeServer) -> None:
+    src = HttpSource(server.url_for("a.bin"), storage_options=NO_RETRY)
+    await src.read(0, 10)
+    server.faults.add("truncate", keep=50_000)  # the answer stops half way
+    pieces: list[tuple[int, bytes]] = []
+    with pytest.raises(SourceError, match="offset 50000"):
+        await src.read_split(0, list(range(10_000, 100_001, 10_000)), lambda *p: pieces.append(p))
+    assert [at for at, _ in pieces] == [0, 10_000, 20_000, 30_000, 40_000]
+    assert all(piece == DATA[at : at + 10_000] for at, piece in pieces)
 
 
 async def test_http_retry_after_is_honoured(server: RangeServer) -> None:

@@ -12,10 +12,12 @@ All counts come from the loopback server's request log and are deterministic.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,3 +185,54 @@ def test_blocking_open_and_zarr_reads_share_one_connection(server: RangeServer) 
     records = server.stats.records
     assert len(records) >= 2
     assert len({r.port for r in records}) == 1
+
+
+class _Streaming:
+    """A source whose pieces arrive one at a time, when the test lets them."""
+
+    streams = True
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.calls: list[tuple[int, list[int]]] = []
+        self.go = asyncio.Event()
+
+    async def read_split(self, offset, ends, deliver):  # type: ignore[no-untyped-def]
+        self.calls.append((offset, list(ends)))
+        start = offset
+        for end in ends:
+            deliver(start, self.data[start:end])
+            start = end
+            await self.go.wait()
+            self.go.clear()
+
+
+async def test_batched_reads_resolve_as_their_bytes_arrive() -> None:
+    from tiffzarr.store._batch import SPLIT_BYTES, ReadBatcher
+
+    part = SPLIT_BYTES // 2
+    data = os.urandom(4 * part)
+    source = _Streaming(data)
+    batcher = ReadBatcher(lambda i: source, gap=2**20, max_block=2**24)  # type: ignore[arg-type,return-value]
+    reads = [asyncio.ensure_future(batcher.read(0, i * part + 7, part - 9)) for i in range(4)]
+    empty = asyncio.ensure_future(batcher.read(0, 7, 0))
+    for i in range(4):
+        await asyncio.sleep(0)
+        while not reads[i].done():
+            await asyncio.sleep(0)
+        assert [r.done() for r in reads] == [j <= i for j in range(4)]  # the rest still in transit
+        assert reads[i].result() == data[i * part + 7 : (i + 1) * part - 2]
+        source.go.set()
+    assert empty.done() and empty.result() == b""
+    assert source.calls == [(7, [(i + 1) * part - 2 for i in range(4)])]  # one range, one request
+
+
+def test_large_windows_over_http_stream_and_cost_no_extra_request(tmp_path: Path) -> None:
+    data = np.random.default_rng(9).integers(0, 2**16, (1024, 1024), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "big.tif", data, tile=(128, 128))  # 64 tiles of 32 KiB
+    with serve(tmp_path) as server:
+        store = tiffzarr.open_store(server.url_for("big.tif"))
+        z = zarr.open_array(store, mode="r")
+        server.stats.reset()
+        assert np.array_equal(z[...], data)
+        assert server.stats.requests == 1

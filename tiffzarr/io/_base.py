@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from tiffzarr.errors import SourceError
 
@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "ByteSource",
+    "Deliver",
     "PerLoop",
     "SourceStats",
     "TransientError",
@@ -25,6 +26,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+Deliver = Callable[[int, bytes], None]
+"""``deliver(offset, piece)``: a piece of a range read with :meth:`ByteSource.read_split`."""
 
 
 @dataclass(slots=True)
@@ -94,6 +98,8 @@ class ByteSource(abc.ABC):
     """
 
     url: str
+    streams: ClassVar[bool] = False
+    """Whether :meth:`read_split` hands out pieces while the rest is still arriving."""
 
     def __init__(self, url: str, /) -> None:
         self.url = url
@@ -169,6 +175,30 @@ class ByteSource(abc.ABC):
     async def read_many(self, ranges: Sequence[tuple[int, int]], /) -> list[bytes]:
         """Read several ``(offset, length)`` ranges concurrently, in order."""
         return list(await asyncio.gather(*(self.read(o, n) for o, n in ranges)))
+
+    async def read_split(self, offset: int, ends: Sequence[int], deliver: Deliver, /) -> None:
+        """Read ``[offset, ends[-1])`` and pass each piece ``[previous end, end)`` to
+        ``deliver(start, piece)``, in order, as soon as it is in.
+
+        ``ends`` must increase and exceed ``offset``. Sources that :attr:`streams`
+        deliver pieces while the rest of the range is in transit (a retry then asks
+        for the rest only); others read the range, then deliver its pieces.
+
+        >>> import asyncio
+        >>> from tiffzarr.io import open_source
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "f")
+        >>> _ = open(path, "wb").write(b"0123456789")
+        >>> got = []
+        >>> asyncio.run(open_source(path).read_split(2, [4, 9], lambda at, b: got.append((at, b))))
+        >>> got
+        [(2, b'23'), (4, b'45678')]
+        """
+        data = await self.read(offset, ends[-1] - offset)
+        start = offset
+        for end in ends:
+            deliver(start, data[start - offset : end - offset])
+            start = end
 
     @abc.abstractmethod
     async def _size(self) -> int: ...

@@ -33,7 +33,7 @@ import aiohttp
 from fsspec.utils import tokenize
 
 from tiffzarr.errors import SourceError, SourceNotFoundError
-from tiffzarr.io._base import ByteSource, PerLoop, TransientError, check_range
+from tiffzarr.io._base import ByteSource, Deliver, PerLoop, TransientError, check_range
 from tiffzarr.io._multipart import read_body, read_parts
 
 __all__ = ["HttpSource", "close_session_now"]
@@ -135,6 +135,8 @@ class HttpSource(ByteSource):
     aiohttp's silent retry of a request on a reused connection is disabled so
     that every request is counted; retries belong to tiffzarr.
     """
+
+    streams = True
 
     def __init__(self, url: str, /, *, storage_options: dict[str, Any] | None = None) -> None:
         super().__init__(url)
@@ -389,6 +391,15 @@ class HttpSource(ByteSource):
     async def _accept_partial(
         self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
     ) -> bytes:
+        stop = self._partial_stop(response, offset, length, clip=clip)
+        return await read_body(response, stop - offset, self.url, offset)
+
+    def _partial_stop(
+        self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
+    ) -> int:
+        """Where a 206 answer's range ends, once its ``Content-Range`` is checked: it
+        must be exactly ``[offset, offset + length)`` (with ``clip``, up to the end of
+        the file)."""
         where = f"bytes={offset}-{offset + length - 1}"
         header = response.headers.get("Content-Range")
         first, last, total = _parse_content_range(header)
@@ -406,10 +417,76 @@ class HttpSource(ByteSource):
                 url=self.url,
                 offset=offset,
             )
-        data = await read_body(response, stop - offset, self.url, offset)
         if total is not None:
             self._learn_size(total, where)
-        return data
+        return stop
+
+    async def read_split(self, offset: int, ends: Sequence[int], deliver: Deliver, /) -> None:
+        """One request for ``[offset, ends[-1])``, its pieces delivered as they arrive.
+
+        The answer is checked as :meth:`read` checks it before any piece is
+        delivered; a failure after some pieces retries for the rest of the range.
+        """
+        stop = ends[-1]
+        check_range(self.url, offset, stop - offset, self._known_size)
+        reached = [offset]
+        await self._retrying(
+            lambda: self._attempt_split(reached, ends, deliver),
+            where=f"bytes={offset}-{stop - 1}",
+            offset=offset,
+        )
+        self.stats.record(offset, stop)
+
+    async def _attempt_split(
+        self, reached: list[int], ends: Sequence[int], deliver: Deliver
+    ) -> None:
+        position, stop = reached[0], ends[-1]
+        where = f"bytes={position}-{stop - 1}"
+        options = dict(self._request_options)
+        options["headers"] = {**options["headers"], "Range": where}
+        session = await self._sessions.get()
+        try:
+            async with session.get(self.url, **options) as response:
+                try:
+                    self._check_status(response, where, position)
+                    if response.status != 206:
+                        data = await self._accept_whole(
+                            response, position, stop - position, clip=False
+                        )
+                        _split(position, data, ends, deliver)
+                        reached[0] = stop
+                        return
+                    self._partial_stop(response, position, stop - position, clip=False)
+                    declared = response.content_length
+                    if declared is not None and declared != stop - position:
+                        raise TransientError(
+                            f"HTTP 206 declares {declared} bytes for GET {where}",
+                            url=self.url,
+                            offset=position,
+                        )
+                    for end in ends:
+                        if end > position:
+                            piece = await _read_exactly(
+                                response, end - position, self.url, position
+                            )
+                            deliver(position, piece)
+                            position = reached[0] = end
+                    if declared is None and await response.content.read(1):
+                        raise SourceError(
+                            f"HTTP 206 body is longer than asked for by GET {where}",
+                            url=self.url,
+                            offset=position,
+                        )
+                except SourceError:
+                    response.close()  # do not reuse a connection with an unread body
+                    raise
+        except SourceError:
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
+            raise TransientError(
+                f"GET {where} {kind}: {type(exc).__name__}: {exc}", url=self.url, offset=position
+            ) from exc
 
     async def _accept_whole(
         self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
@@ -436,6 +513,28 @@ class HttpSource(ByteSource):
                 f"file size changed from {self._known_size} to {total} bytes (GET {where})",
                 url=self.url,
             )
+
+
+def _split(offset: int, data: bytes, ends: Sequence[int], deliver: Deliver) -> None:
+    start = offset
+    for end in ends:
+        if end > start:
+            deliver(start, data[start - offset : end - offset])
+            start = end
+
+
+async def _read_exactly(
+    response: aiohttp.ClientResponse, length: int, url: str, offset: int
+) -> bytes:
+    try:
+        return await response.content.readexactly(length)
+    except asyncio.IncompleteReadError as exc:
+        raise TransientError(
+            f"HTTP {response.status} body ended {len(exc.partial)} bytes into "
+            f"a {length}-byte piece",
+            url=url,
+            offset=offset,
+        ) from exc
 
 
 def _retry_after(header: str | None) -> float | None:

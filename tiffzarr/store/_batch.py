@@ -4,19 +4,26 @@ zarr issues concurrent single-chunk ``get`` calls; neighbouring tiles of a TIFF
 usually sit next to each other in the file. A :class:`ReadBatcher` collects the
 reads queued before the loop runs its next callback, merges those closer than
 ``gap`` (up to ``max_block`` bytes per request) and fetches each merged range
-once.
+once. A merged block of at least :data:`SPLIT_BYTES` from a source that streams
+(HTTP) hands each read its bytes as soon as they have arrived, so zarr decodes
+the first chunks while the rest of the block is still in transit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ReadBatcher", "plan_blocks"]
+from tiffzarr.io import ByteSource
 
-Reader = Callable[[int, list[tuple[int, int]]], Awaitable[list[bytes]]]
-"""``read_many(source index, [(offset, length), ...])``."""
+__all__ = ["SPLIT_BYTES", "ReadBatcher", "plan_blocks"]
+
+SPLIT_BYTES = 256 * 1024
+"""Smallest merged block whose reads are delivered piece by piece."""
+
+Block = tuple[int, int, list["_Pending"]]
+"""``(start, stop, reads)`` of one merged range."""
 
 
 @dataclass(slots=True)
@@ -55,8 +62,8 @@ def plan_blocks(
 class ReadBatcher:
     """Per-event-loop collector of reads; see the module docstring."""
 
-    def __init__(self, read: Reader, *, gap: int, max_block: int) -> None:
-        self._read = read
+    def __init__(self, source: Callable[[int], ByteSource], *, gap: int, max_block: int) -> None:
+        self._source = source
         self.gap = gap
         self.max_block = max_block
         self._pending: list[_Pending] = []
@@ -77,7 +84,7 @@ class ReadBatcher:
             gap=self.gap,
             max_block=self.max_block,
         )
-        by_source: dict[int, list[tuple[int, int, list[_Pending]]]] = {}
+        by_source: dict[int, list[Block]] = {}
         for source, start, stop, members in blocks:
             by_source.setdefault(source, []).append((start, stop, [pending[i] for i in members]))
         for source, source_blocks in by_source.items():
@@ -85,20 +92,66 @@ class ReadBatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _fetch(self, source: int, blocks: list[tuple[int, int, list[_Pending]]]) -> None:
-        """Read one source's blocks together (one request where the source allows)."""
+    async def _fetch(self, source: int, blocks: list[Block]) -> None:
+        """Read one source's blocks: together (one request where the source allows),
+        or, when large and the source streams, each piece by piece."""
+        src = self._source(source)
+        split = [b for b in blocks if src.streams and len(b[2]) > 1 and b[1] - b[0] >= SPLIT_BYTES]
+        whole = [b for b in blocks if not any(b is s for s in split)]
+        await asyncio.gather(
+            *([self._fetch_whole(src, whole)] if whole else []),
+            *(self._fetch_split(src, block) for block in split),
+        )
+
+    async def _fetch_whole(self, source: ByteSource, blocks: list[Block]) -> None:
         try:
-            datas = await self._read(source, [(start, stop - start) for start, stop, _ in blocks])
+            datas = await source.read_many([(start, stop - start) for start, stop, _ in blocks])
         except BaseException as exc:
-            for _, _, members in blocks:
-                for p in members:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
+            _fail([p for _, _, members in blocks for p in members], exc)
             if not isinstance(exc, Exception):
                 raise
             return
         for (start, _, members), data in zip(blocks, datas, strict=True):
             _deliver(start, data, members)
+
+    async def _fetch_split(self, source: ByteSource, block: Block) -> None:
+        start, _, members = block
+        waiting = sorted(members, key=lambda p: p.offset + p.length)
+        pieces: list[tuple[int, bytes]] = []
+
+        def arrived(at: int, piece: bytes) -> None:
+            pieces.append((at, piece))
+            reached = at + len(piece)
+            while waiting and waiting[0].offset + waiting[0].length <= reached:
+                p = waiting.pop(0)
+                if not p.future.done():
+                    p.future.set_result(_cut(pieces, p.offset, p.length))
+
+        arrived(start, b"")  # empty reads at the start
+        ends = sorted({p.offset + p.length for p in waiting})
+        try:
+            await source.read_split(start, ends, arrived)
+        except BaseException as exc:
+            _fail(waiting, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+
+def _fail(members: list[_Pending], exc: BaseException) -> None:
+    for p in members:
+        if not p.future.done():
+            p.future.set_exception(exc)
+
+
+def _cut(pieces: list[tuple[int, bytes]], offset: int, length: int) -> bytes:
+    """``[offset, offset + length)`` out of consecutive pieces that cover it."""
+    stop = offset + length
+    parts = [
+        piece[max(offset - at, 0) : stop - at]
+        for at, piece in pieces
+        if at < stop and at + len(piece) > offset
+    ]
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _deliver(start: int, data: bytes, members: list[_Pending]) -> None:

@@ -269,15 +269,12 @@ class TiffStore(Store):
         if batcher is None:
             local = isinstance(self._source(0), LocalSource)
             batcher = ReadBatcher(
-                self._read_ranges,
+                self._source,
                 gap=LOCAL_GAP if local else REMOTE_GAP,
                 max_block=LOCAL_BLOCK if local else REMOTE_BLOCK,
             )
             self._batchers[loop] = batcher
         return batcher
-
-    async def _read_ranges(self, i: int, ranges: list[tuple[int, int]]) -> list[bytes]:
-        return await self._source(i).read_many(ranges)
 
     async def _load_window(self, source: int, table: SegmentTable, segment: int) -> None:
         """Load the segment-table window holding ``segment``, once per loop."""
