@@ -353,22 +353,17 @@ class TiffStore(Store):
             offset, _ = located.parts[0]  # type: ignore[misc]
             reads = [batcher.read(located.source, offset + start, stop - start)]
         check = located.check
-        spans: tuple[tuple[int, int], ...] = ()
-        reference = None
+        wanted = len(reads)
         if check is not None and not check.verified:
-            spans = check.spans
-            reads += [batcher.read(located.source, *span) for span in spans]
-            if check.reference_url is not None:
+            reads += [batcher.read(located.source, *span) for span in check.spans]
+            if check.reference_url is not None:  # the first file's bytes, read once
                 reference = self._urls.index(check.reference_url)
-                reads += [batcher.read(reference, *span) for span in spans]
+                reads += [batcher.read(reference, *span) for span in check.spans]
         data = await asyncio.gather(*reads)
-        if check is not None and spans:
-            count = len(spans)
-            expected = data[-count:] if reference is not None else None
-            if reference is not None:
-                del data[-count:]
-            check.verify(data[-count:], expected, url=located.url)
-            del data[-count:]
+        if check is not None and len(data) > wanted:
+            blocks = data[wanted : wanted + len(check.spans)]
+            check.verify(blocks, data[wanted + len(check.spans) :] or None, url=located.url)
+            del data[wanted:]
         if not located.framed:
             return data[0]
         fetched = iter(data)
