@@ -31,8 +31,20 @@ MARK = "@@bench "
 
 
 def peak_rss() -> int:
-    """This process's peak resident memory so far, in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's peak resident memory so far, in bytes.
+
+    On Linux the high-water mark of this program's own memory (``VmHWM``):
+    ``ru_maxrss`` survives ``exec``, so a worker spawned by the runner would report
+    at least the runner's resident size (which hosts the server).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def describe(result: Any) -> dict[str, Any]:

@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks._worker import peak_rss
 
 CASES = (
     "tiffzarr dask",
@@ -184,7 +185,7 @@ def run_case(case: str, size: int, chunk: int, tile: int, path: str) -> dict[str
     runners[case](data)
     seconds = time.perf_counter() - start
     computed = COUNTER.count
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     return {
         "case": case,
         "seconds": seconds,
