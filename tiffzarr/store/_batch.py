@@ -96,8 +96,12 @@ class ReadBatcher:
         """Read one source's blocks: together (one request where the source allows),
         or, when large and the source streams, each piece by piece."""
         src = self._source(source)
-        split = [b for b in blocks if src.streams and len(b[2]) > 1 and b[1] - b[0] >= SPLIT_BYTES]
-        whole = [b for b in blocks if not any(b is s for s in split)]
+        whole: list[Block] = []
+        split: list[Block] = []
+        for block in blocks:
+            start, stop, members = block
+            large = src.streams and len(members) > 1 and stop - start >= SPLIT_BYTES
+            (split if large else whole).append(block)
         await asyncio.gather(
             *([self._fetch_whole(src, whole)] if whole else []),
             *(self._fetch_split(src, block) for block in split),
@@ -144,7 +148,11 @@ def _fail(members: list[_Pending], exc: BaseException) -> None:
 
 
 def _cut(pieces: list[tuple[int, bytes]], offset: int, length: int) -> bytes:
-    """``[offset, offset + length)`` out of consecutive pieces that cover it."""
+    """``[offset, offset + length)`` out of consecutive pieces that cover it.
+
+    >>> _cut([(10, b"abc"), (13, b"defg")], 11, 4), _cut([(10, b"abc")], 10, 0)
+    (b'bcde', b'')
+    """
     stop = offset + length
     parts = [
         piece[max(offset - at, 0) : stop - at]
