@@ -46,7 +46,7 @@ def test_pool_follows_size_and_process(monkeypatch):
         assert child is not first and child._max_workers == size
     default = _threads.codec_threads()
     assert default is not child
-    assert default._max_workers == _threads.usable_cpus()
+    assert default._max_workers == (tiffzarr.config.codec_threads or _threads.usable_cpus())
 
 
 @pytest.mark.parametrize("size", [1, 4])

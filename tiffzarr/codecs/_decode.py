@@ -216,10 +216,10 @@ def _decode_stream(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> n
         data = _codecs.bitorder_decode(data)
     decompress = None if codec.kind == "none" else codec.decode
     if stored.unpacking == "direct":
-        array = np.zeros(spec.shape, stored.file_dtype)
+        array = np.empty(spec.shape, stored.file_dtype)
         _fill(array.reshape(-1).view(np.uint8), data, decompress)
         return _undo_direct(array, predictor)
-    raw = np.zeros(stored.nbytes, np.uint8)
+    raw = np.empty(stored.nbytes, np.uint8)
     _fill(raw, data, decompress)
     array = _UNPACKERS[stored.unpacking](raw, spec)
     if predictor is not None:
@@ -228,12 +228,22 @@ def _decode_stream(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> n
 
 
 def _fill(buffer: np.ndarray, data: Bytes, decompress: Callable[..., Any] | None) -> None:
-    """Decompress ``data`` into ``buffer`` (never beyond it); the rest stays zero."""
+    """Decompress ``data`` into ``buffer`` (never beyond it) and zero the rest.
+
+    ``buffer`` may be uninitialised: filling it once costs less than zeroing it
+    first (decoders return the part of ``out`` they wrote).
+    """
     if decompress is None:
         size = min(len(data), buffer.size)
         buffer[:size] = np.frombuffer(data, np.uint8, count=size)
     else:
-        decompress(data, out=buffer)
+        written = np.asarray(decompress(data, out=buffer)).reshape(-1).view(np.uint8)
+        size = written.size
+        if size > buffer.size:
+            raise ChunkDecodeError(f"decoded {size} bytes into a {buffer.size}-byte segment")
+        if not (written.ctypes.data == buffer.ctypes.data or size == 0):
+            buffer[:size] = written  # a decoder that did not write into ``out``
+    buffer[size:] = 0
 
 
 def _predictor(spec: SegmentSpec, stored: _Stored) -> PredictorCodec | None:
