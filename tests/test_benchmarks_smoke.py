@@ -200,3 +200,34 @@ def test_runs_are_skipped_when_nothing_applies() -> None:
     skipped = _skip(Run("async-tiff", "lzw", "read", 0, 0), lzw)
     assert skipped is not None and [s.phase for s in skipped] == ["read"]
     assert _skip(Run("gdal", "seq", "read", 0, 0), seq) is None
+
+
+def test_floors_measure_what_tiffzarr_requests(quick_data: Path, capsys) -> None:
+    """``python -m benchmarks.floors``: its window ranges are the store's own requests."""
+    import zarr
+
+    import tiffzarr
+    from benchmarks import floors
+    from tiffzarr.testing import serve
+
+    for name in ("zstd", "lzw"):
+        ds = QUICK[name]
+        path = quick_data / ds.path
+        segments = floors.window_segments(ds, path)
+        assert len(segments) == 64
+        ranges = floors.merged_ranges(segments)
+        with serve(path.parent) as server:
+            store = tiffzarr.open_store(server.url_for(path.name))
+            level = min(store.hierarchy.arrays, key=len)
+            array = zarr.open_array(store, path=level, mode="r")
+            server.stats.reset()
+            lead = (0,) * (array.ndim - len(ds.window))
+            array[lead + ds.window_slices]
+            asked = sorted(r.range for r in server.stats.records)
+        assert asked == sorted(f"bytes={a}-{b - 1}" for a, b in ranges)
+    assert (
+        floors.main(["--quick", "--runs", "1", "--datasets", "lzw", "--data-dir", str(quick_data)])
+        == 0
+    )
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].startswith("| lzw | ") and table[2].count(" ms") == 4
