@@ -275,8 +275,16 @@ def _git() -> str:
             text=True,
             check=False,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(  # the reports themselves are rewritten by every run
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!benchmarks/RESULTS*.md",
+            ],
             cwd=REPO,
             capture_output=True,
             text=True,

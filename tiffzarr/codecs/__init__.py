@@ -10,11 +10,8 @@
 
 from __future__ import annotations
 
-from tiffzarr.codecs._decode import (
-    decode_segment,
-    encode_segment,
-    stored_nbytes,
-)
+from tiffzarr.codecs._decode import decode_segment, stored_nbytes
+from tiffzarr.codecs._encode import encode_segment
 from tiffzarr.codecs._numcodecs import TiffCodec
 from tiffzarr.codecs._page import decode_chunk, frame_segments, split_frame
 from tiffzarr.codecs._spec import SegmentSpec

@@ -18,7 +18,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
-from tiffzarr.codecs._decode import encode_segment
+from tiffzarr.codecs._encode import encode_segment
 from tiffzarr.codecs._page import decode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
 

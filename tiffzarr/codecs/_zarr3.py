@@ -21,7 +21,8 @@ from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.common import parse_named_configuration
 
-from tiffzarr.codecs._decode import encode_segment, stored_nbytes
+from tiffzarr.codecs._decode import stored_nbytes
+from tiffzarr.codecs._encode import encode_segment
 from tiffzarr.codecs._page import decode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._threads import in_codec_threads

@@ -31,7 +31,7 @@ from fsspec.utils import tokenize
 
 from tiffzarr.errors import SourceError, SourceNotFoundError
 from tiffzarr.io._base import ByteSource, PerLoop
-from tiffzarr.io._http import close_session_now
+from tiffzarr.io._sessions import close_session_now
 
 __all__ = ["FsspecSource"]
 

@@ -18,15 +18,15 @@ one request: :meth:`HttpSource.read_head` learns the size from the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import email.utils
 import functools
 import logging
 import random
 import re
-import socket
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -35,8 +35,9 @@ from fsspec.utils import tokenize
 from tiffzarr.errors import SourceError, SourceNotFoundError
 from tiffzarr.io._base import ByteSource, Deliver, PerLoop, TransientError, check_range
 from tiffzarr.io._multipart import read_body, read_parts
+from tiffzarr.io._sessions import close_session, close_session_now, new_session
 
-__all__ = ["HttpSource", "close_session_now"]
+__all__ = ["HttpSource"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +164,8 @@ class HttpSource(ByteSource):
         self._check_version = bool(options.get("check_version", True))
         self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop.shared(
             ("aiohttp", tokenize(client_kwargs)),
-            functools.partial(_new_session, client_kwargs),
-            _close_session,
+            functools.partial(new_session, client_kwargs),
+            close_session,
             close_session_now,
         )
 
@@ -243,26 +244,15 @@ class HttpSource(ByteSource):
         return found
 
     async def _attempt_parts(self, wanted: list[tuple[int, int]], where: str) -> list[bytes] | None:
-        options = dict(self._request_options)
-        options["headers"] = {**options["headers"], "Range": where}
-        session = await self._sessions.get()
-        try:
-            async with session.get(self.url, **options) as response:
-                if response.status == 200:
-                    response.close()  # the whole file: never read it
-                    return None
-                self._check_status(response, where, wanted[0][0])
-                try:
-                    parts = await read_parts(response, wanted, url=self.url)
-                except SourceError as exc:
-                    response.close()
-                    raise TransientError(exc.message, url=self.url, offset=wanted[0][0]) from exc
-        except SourceError:
-            raise
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransientError(
-                f"GET {where[:80]} failed: {type(exc).__name__}: {exc}", url=self.url
-            ) from exc
+        async with self._get(where, wanted[0][0]) as response:
+            if response.status == 200:
+                response.close()  # the whole file: never read it
+                return None
+            self._check_status(response, where, wanted[0][0])
+            try:
+                parts = await read_parts(response, wanted, url=self.url)
+            except SourceError as exc:
+                raise TransientError(exc.message, url=self.url, offset=wanted[0][0]) from exc
         for total in parts.totals:
             self._learn_size(total, where[:80])
         return parts.slices
@@ -321,23 +311,30 @@ class HttpSource(ByteSource):
         return random.uniform(0, min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF))
 
     async def _attempt(self, offset: int, length: int, *, clip: bool) -> bytes:
-        where = f"bytes={offset}-{offset + length - 1}"
+        async with self._get(f"bytes={offset}-{offset + length - 1}", offset) as response:
+            return await self._accept(response, offset, length, clip=clip)
+
+    @contextlib.asynccontextmanager
+    async def _get(self, where: str, offset: int) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One GET with ``Range: where``. A connection whose answer was refused is
+        closed, never reused with an unread body; client failures become
+        :class:`TransientError`, so they are retried."""
         options = dict(self._request_options)
         options["headers"] = {**options["headers"], "Range": where}
         session = await self._sessions.get()
         try:
             async with session.get(self.url, **options) as response:
                 try:
-                    return await self._accept(response, offset, length, clip=clip)
+                    yield response
                 except SourceError:
-                    response.close()  # do not reuse a connection with an unread body
+                    response.close()
                     raise
         except SourceError:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
             raise TransientError(
-                f"GET {where} {kind}: {type(exc).__name__}: {exc}", url=self.url, offset=offset
+                f"GET {where[:80]} {kind}: {type(exc).__name__}: {exc}", url=self.url, offset=offset
             ) from exc
 
     async def _accept(
@@ -442,51 +439,32 @@ class HttpSource(ByteSource):
     ) -> None:
         position, stop = reached[0], ends[-1]
         where = f"bytes={position}-{stop - 1}"
-        options = dict(self._request_options)
-        options["headers"] = {**options["headers"], "Range": where}
-        session = await self._sessions.get()
-        try:
-            async with session.get(self.url, **options) as response:
-                try:
-                    self._check_status(response, where, position)
-                    if response.status != 206:
-                        data = await self._accept_whole(
-                            response, position, stop - position, clip=False
-                        )
-                        _split(position, data, ends, deliver)
-                        reached[0] = stop
-                        return
-                    self._partial_stop(response, position, stop - position, clip=False)
-                    declared = response.content_length
-                    if declared is not None and declared != stop - position:
-                        raise TransientError(
-                            f"HTTP 206 declares {declared} bytes for GET {where}",
-                            url=self.url,
-                            offset=position,
-                        )
-                    for end in ends:
-                        if end > position:
-                            piece = await _read_exactly(
-                                response, end - position, self.url, position
-                            )
-                            deliver(position, piece)
-                            position = reached[0] = end
-                    if declared is None and await response.content.read(1):
-                        raise SourceError(
-                            f"HTTP 206 body is longer than asked for by GET {where}",
-                            url=self.url,
-                            offset=position,
-                        )
-                except SourceError:
-                    response.close()  # do not reuse a connection with an unread body
-                    raise
-        except SourceError:
-            raise
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
-            raise TransientError(
-                f"GET {where} {kind}: {type(exc).__name__}: {exc}", url=self.url, offset=position
-            ) from exc
+        async with self._get(where, position) as response:
+            self._check_status(response, where, position)
+            if response.status != 206:
+                data = await self._accept_whole(response, position, stop - position, clip=False)
+                _split(position, data, ends, deliver)
+                reached[0] = stop
+                return
+            self._partial_stop(response, position, stop - position, clip=False)
+            declared = response.content_length
+            if declared is not None and declared != stop - position:
+                raise TransientError(
+                    f"HTTP 206 declares {declared} bytes for GET {where}",
+                    url=self.url,
+                    offset=position,
+                )
+            for end in ends:
+                if end > position:
+                    piece = await _read_exactly(response, end - position, self.url, position)
+                    deliver(position, piece)
+                    position = reached[0] = end
+            if declared is None and await response.content.read(1):
+                raise SourceError(
+                    f"HTTP 206 body is longer than asked for by GET {where}",
+                    url=self.url,
+                    offset=position,
+                )
 
     async def _accept_whole(
         self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
@@ -581,53 +559,3 @@ def _parse_content_range(header: str | None) -> tuple[int | None, int | None, in
         int(last) if last is not None else None,
         int(total) if total != "*" else None,
     )
-
-
-def _new_session(client_kwargs: dict[str, Any]) -> aiohttp.ClientSession:
-    session = aiohttp.ClientSession(**{"auto_decompress": False, **client_kwargs})
-    if hasattr(session, "_retry_connection"):
-        # aiohttp >= 3.10 silently repeats a request once when a reused connection
-        # drops; tiffzarr counts every request and owns the retry policy.
-        session._retry_connection = False
-    logger.debug("opened aiohttp session %#x", id(session))
-    return session
-
-
-async def _close_session(session: aiohttp.ClientSession) -> None:
-    logger.debug("closing aiohttp session %#x", id(session))
-    await session.close()
-
-
-def close_session_now(session: aiohttp.ClientSession) -> None:
-    """Close ``session`` without awaiting, because its loop is closed or not running.
-
-    On an idle loop the connections close when the loop next runs. A closed loop
-    can no longer close its transports, so their sockets are closed here directly
-    (otherwise each would warn "unclosed transport" when collected).
-    """
-    connector = session.connector
-    if connector is not None and not connector.closed:
-        loop = getattr(connector, "_loop", None)
-        if loop is not None and loop.is_closed():
-            for protocol in _protocols(connector):
-                _drop_socket(getattr(protocol, "transport", None))
-        connector._close()
-    session.detach()
-
-
-def _protocols(connector: aiohttp.BaseConnector) -> list[Any]:
-    conns: dict[Any, Any] = getattr(connector, "_conns", {})
-    protocols = [proto for pairs in conns.values() for proto, _ in pairs]
-    return protocols + list(getattr(connector, "_acquired", ()))
-
-
-def _drop_socket(transport: Any) -> None:
-    """Close the socket under an asyncio transport whose loop is closed."""
-    ssl_protocol = getattr(transport, "_ssl_protocol", None)
-    if ssl_protocol is not None:  # TLS: mark the outer transport, close the inner socket
-        transport._closed = True
-        transport = getattr(ssl_protocol, "_transport", None)
-    sock = getattr(transport, "_sock", None)
-    if isinstance(sock, socket.socket):
-        sock.close()
-        transport._sock = None
