@@ -126,6 +126,8 @@ def test_arguments_are_checked(tmp_path):
         tiffzarr.open_sequence(paths[0])
     with pytest.raises(ValueError, match="at least one file"):
         tiffzarr.open_sequence([])
+    with pytest.raises(ValueError, match="one letter"):
+        tiffzarr.open_sequence(paths, axis="IT")
 
 
 def test_sequence_store_pickles_and_keeps_dimension_names(tmp_path):

@@ -133,6 +133,8 @@ async def open_sequence(
         raise ValueError("a sequence needs at least one file")
     if zarr_format not in (2, 3):
         raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format!r}")
+    if len(axis) != 1:
+        raise ValueError(f"axis must be one letter, not {axis!r}")
     first = await open_tiff(urls[0], storage_options=storage_options, predict=predict)
     array = _image(first, series, level)
     arrays: list[ArrayModel] | None = None
