@@ -190,8 +190,6 @@ def test_blocking_open_and_zarr_reads_share_one_connection(server: RangeServer) 
 class _Streaming:
     """A source whose pieces arrive one at a time, when the test lets them."""
 
-    streams = True
-
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.calls: list[tuple[int, list[int]]] = []

@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tiffzarr.errors import SourceError
 
@@ -23,6 +23,7 @@ __all__ = [
     "TransientError",
     "check_length",
     "check_range",
+    "deliver_pieces",
 ]
 
 T = TypeVar("T")
@@ -77,6 +78,16 @@ def check_range(url: str, offset: int, length: int, size: int | None = None) -> 
         )
 
 
+def deliver_pieces(offset: int, data: bytes, ends: Sequence[int], deliver: Deliver) -> None:
+    """Pass the pieces of ``data`` (which starts at ``offset``) that end at ``ends``
+    to ``deliver``; ends at or before the previous one give no piece."""
+    start = offset
+    for end in ends:
+        if end > start:
+            deliver(start, data[start - offset : end - offset])
+            start = end
+
+
 def check_length(url: str, offset: int, length: int, data: bytes) -> bytes:
     """Return ``data`` when it is exactly ``length`` bytes, else raise ``SourceError``."""
     if len(data) != length:
@@ -98,8 +109,6 @@ class ByteSource(abc.ABC):
     """
 
     url: str
-    streams: ClassVar[bool] = False
-    """Whether :meth:`read_split` hands out pieces while the rest is still arriving."""
 
     def __init__(self, url: str, /) -> None:
         self.url = url
@@ -180,9 +189,9 @@ class ByteSource(abc.ABC):
         """Read ``[offset, ends[-1])`` and pass each piece ``[previous end, end)`` to
         ``deliver(start, piece)``, in order, as soon as it is in.
 
-        ``ends`` must increase and exceed ``offset``. Sources that :attr:`streams`
-        deliver pieces while the rest of the range is in transit (a retry then asks
-        for the rest only); others read the range, then deliver its pieces.
+        ``ends`` must increase and exceed ``offset``. This reads the range, then
+        delivers its pieces; :class:`~tiffzarr.io.HttpSource` delivers each piece while
+        the rest is still in transit (a retry then asks for the rest only).
 
         >>> import asyncio
         >>> from tiffzarr.io import open_source
@@ -194,11 +203,7 @@ class ByteSource(abc.ABC):
         >>> got
         [(2, b'23'), (4, b'45678')]
         """
-        data = await self.read(offset, ends[-1] - offset)
-        start = offset
-        for end in ends:
-            deliver(start, data[start - offset : end - offset])
-            start = end
+        deliver_pieces(offset, await self.read(offset, ends[-1] - offset), ends, deliver)
 
     @abc.abstractmethod
     async def _size(self) -> int: ...

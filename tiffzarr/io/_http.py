@@ -33,7 +33,14 @@ import aiohttp
 from fsspec.utils import tokenize
 
 from tiffzarr.errors import SourceError, SourceNotFoundError
-from tiffzarr.io._base import ByteSource, Deliver, PerLoop, TransientError, check_range
+from tiffzarr.io._base import (
+    ByteSource,
+    Deliver,
+    PerLoop,
+    TransientError,
+    check_range,
+    deliver_pieces,
+)
 from tiffzarr.io._multipart import read_body, read_parts
 from tiffzarr.io._sessions import close_session, close_session_now, new_session
 
@@ -136,8 +143,6 @@ class HttpSource(ByteSource):
     aiohttp's silent retry of a request on a reused connection is disabled so
     that every request is counted; retries belong to tiffzarr.
     """
-
-    streams = True
 
     def __init__(self, url: str, /, *, storage_options: dict[str, Any] | None = None) -> None:
         super().__init__(url)
@@ -443,7 +448,7 @@ class HttpSource(ByteSource):
             self._check_status(response, where, position)
             if response.status != 206:
                 data = await self._accept_whole(response, position, stop - position, clip=False)
-                _split(position, data, ends, deliver)
+                deliver_pieces(position, data, ends, deliver)
                 reached[0] = stop
                 return
             self._partial_stop(response, position, stop - position, clip=False)
@@ -491,14 +496,6 @@ class HttpSource(ByteSource):
                 f"file size changed from {self._known_size} to {total} bytes (GET {where})",
                 url=self.url,
             )
-
-
-def _split(offset: int, data: bytes, ends: Sequence[int], deliver: Deliver) -> None:
-    start = offset
-    for end in ends:
-        if end > start:
-            deliver(start, data[start - offset : end - offset])
-            start = end
 
 
 async def _read_exactly(

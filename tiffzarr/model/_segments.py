@@ -199,10 +199,12 @@ class PageCheck:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FileReference:
-    """The first file of a sequence: the byte ranges that define its image's layout
-    (header, IFDs, the values that decoding depends on) and, once read, their bytes."""
+    """The first file of a sequence: its size, the byte ranges that define its image's
+    layout (header, IFDs, the values that decoding depends on) and, once read, their
+    bytes."""
 
     url: str
+    size: int
     spans: tuple[tuple[int, int], ...]
     _blocks: list[tuple[bytes, ...]] = field(default_factory=list, repr=False)
 

@@ -57,4 +57,4 @@ def file_reference(index: TiffIndex, array: ArrayModel, /) -> FileReference:
         raise UnsupportedError(
             f"more than {MAX_REFERENCE_BYTES} bytes define the layout", url=index.url
         )
-    return FileReference(index.url, tuple(spans))
+    return FileReference(index.url, index.size, tuple(spans))

@@ -4,14 +4,17 @@ zarr issues concurrent single-chunk ``get`` calls; neighbouring tiles of a TIFF
 usually sit next to each other in the file. A :class:`ReadBatcher` collects the
 reads queued before the loop runs its next callback, merges those closer than
 ``gap`` (up to ``max_block`` bytes per request) and fetches each merged range
-once. A merged block of at least :data:`SPLIT_BYTES` from a source that streams
-(HTTP) hands each read its bytes as soon as they have arrived, so zarr decodes
-the first chunks while the rest of the block is still in transit.
+once. A merged block of at least :data:`SPLIT_BYTES` hands each read its bytes
+as soon as they have arrived (:meth:`~tiffzarr.io.ByteSource.read_split`; over
+HTTP while the rest is in transit), so zarr decodes the first chunks while the
+rest of the block is still on its way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,13 +97,13 @@ class ReadBatcher:
 
     async def _fetch(self, source: int, blocks: list[Block]) -> None:
         """Read one source's blocks: together (one request where the source allows),
-        or, when large and the source streams, each piece by piece."""
+        or, when large, each piece by piece."""
         src = self._source(source)
         whole: list[Block] = []
         split: list[Block] = []
         for block in blocks:
             start, stop, members = block
-            large = src.streams and len(members) > 1 and stop - start >= SPLIT_BYTES
+            large = len(members) > 1 and stop - start >= SPLIT_BYTES
             (split if large else whole).append(block)
         await asyncio.gather(
             *([self._fetch_whole(src, whole)] if whole else []),
@@ -122,21 +125,26 @@ class ReadBatcher:
         start, _, members = block
         waiting = sorted(members, key=lambda p: p.offset + p.length)
         pieces: list[tuple[int, bytes]] = []
+        served = 0
 
         def arrived(at: int, piece: bytes) -> None:
+            nonlocal served
             pieces.append((at, piece))
             reached = at + len(piece)
-            while waiting and waiting[0].offset + waiting[0].length <= reached:
-                p = waiting.pop(0)
+            while (
+                served < len(waiting) and waiting[served].offset + waiting[served].length <= reached
+            ):
+                p = waiting[served]
+                served += 1
                 if not p.future.done():
                     p.future.set_result(_cut(pieces, p.offset, p.length))
 
         arrived(start, b"")  # empty reads at the start
-        ends = sorted({p.offset + p.length for p in waiting})
+        ends = sorted({p.offset + p.length for p in waiting[served:]})
         try:
             await source.read_split(start, ends, arrived)
         except BaseException as exc:
-            _fail(waiting, exc)
+            _fail(waiting[served:], exc)
             if not isinstance(exc, Exception):
                 raise
 
@@ -154,11 +162,13 @@ def _cut(pieces: list[tuple[int, bytes]], offset: int, length: int) -> bytes:
     (b'bcde', b'')
     """
     stop = offset + length
-    parts = [
-        piece[max(offset - at, 0) : stop - at]
-        for at, piece in pieces
-        if at < stop and at + len(piece) > offset
-    ]
+    first = max(bisect.bisect_right(pieces, offset, key=lambda p: p[0]) - 1, 0)
+    parts = []
+    for at, piece in itertools.islice(pieces, first, None):
+        if at >= stop:
+            break
+        if at + len(piece) > offset:
+            parts.append(piece[max(offset - at, 0) : stop - at])
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 

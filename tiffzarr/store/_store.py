@@ -334,7 +334,7 @@ class TiffStore(Store):
             # a file predicted to be laid out like the first: its size is not asked for
             # (a request); its segments are bounded by the first file's, and a read past
             # its end fails
-            size = self.index.size
+            size = table.check.reference.size
         else:
             size = await self._source(source).size()
         parts = tuple(_segment_range(table, s, layout, size, url=url, key=key) for s in segments)
