@@ -367,7 +367,9 @@ async def test_http_read_split_recovers_and_never_delivers_wrong_bytes(
 ) -> None:
     if kind == "status" and "retry_after" in options:
         options = {**options, "retry_after": 0}
-    src = HttpSource(server.url_for("a.bin"), storage_options=QUICK_RETRY)
+    # a read timeout of 1 s: long enough that a loaded machine adds no retry of its own,
+    # shorter than the slow fault's 2 s delay
+    src = HttpSource(server.url_for("a.bin"), storage_options={**QUICK_RETRY, "read_timeout": 1.0})
     await src.read(0, 10)
     server.stats.reset()
     server.faults.add(kind, times=2, **options)  # type: ignore[arg-type]
@@ -378,7 +380,8 @@ async def test_http_read_split_recovers_and_never_delivers_wrong_bytes(
     assert all(piece == DATA[at : at + len(piece)] for at, piece in pieces)
     assert b"".join(piece for _, piece in pieces) == DATA[100:5100]
     if kind != "slow":
-        assert server.stats.requests == 3
+        records = [(r.range, r.status, r.bytes, r.port) for r in server.stats.records]
+        assert server.stats.requests == 3, records
     if kind == "truncate":  # the retries ask only for what had not arrived
         starts = [int(r.range.split("=")[1].split("-")[0]) for r in server.stats.records]
         assert starts[0] == 100 and starts[1] > 100 and starts[2] > starts[1]

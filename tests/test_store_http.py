@@ -175,14 +175,16 @@ def test_concurrency_one_reads_the_same_window(
     assert server.stats.requests <= 1 + 16
 
 
-def test_blocking_open_and_zarr_reads_share_one_connection(server: RangeServer) -> None:
+def test_blocking_open_and_zarr_reads_share_one_connection(layout: Layout) -> None:
     # tiffzarr's blocking API runs on zarr's loop, so the session that opened the file
-    # serves the chunk reads: one connection (one TLS handshake over https), not two
+    # serves the chunk reads: one connection (one TLS handshake over https), not two.
+    # A server of its own: connections pooled by earlier tests to the module's server
+    # would be reused too, and are not this test's.
     tiffzarr.clear_cache()
-    server.stats.reset()
-    store = tiffzarr.open_store(server.url_for("tall.tif"), page=1)
-    zarr.open_array(store, mode="r")[:TILE, :]
-    records = server.stats.records
+    with serve({"tall.tif": layout.raw}) as server:
+        store = tiffzarr.open_store(server.url_for("tall.tif"), page=1)
+        zarr.open_array(store, mode="r")[:TILE, :]
+        records = server.stats.records
     assert len(records) >= 2
     assert len({r.port for r in records}) == 1
 
