@@ -16,6 +16,7 @@ from tiffzarr._config import config
 from tiffzarr._sync import run_sync
 from tiffzarr.errors import LimitError
 from tiffzarr.model import TiffIndex
+from tiffzarr.reader import Missing
 from tiffzarr.reader import open_tiff as _open_tiff
 from tiffzarr.refs import ReferenceSet, ReferenceStore
 from tiffzarr.refs import open_references as _open_references
@@ -37,10 +38,24 @@ __all__ = [
 
 
 def open_tiff(
-    url: str, /, *, storage_options: dict[str, Any] | None = None, predict: bool = True
+    url: str,
+    /,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    predict: bool = True,
+    squeeze: bool | None = None,
+    missing: Missing = "error",
 ) -> TiffIndex:
     """Parse the TIFF at ``url`` into its model (blocking twin of the coroutine)."""
-    return run_sync(_open_tiff(url, storage_options=storage_options, predict=predict))
+    return run_sync(
+        _open_tiff(
+            url,
+            storage_options=storage_options,
+            predict=predict,
+            squeeze=squeeze,
+            missing=missing,
+        )
+    )
 
 
 def open_store(
@@ -56,6 +71,8 @@ def open_store(
     fill_value: float | int | None = None,
     predict: bool = True,
     mode: Literal["r", "r+"] = "r",
+    squeeze: bool | None = None,
+    missing: Missing = "error",
 ) -> TiffStore:
     """A read-only zarr store over the TIFF at ``url`` (blocking twin).
 
@@ -63,9 +80,12 @@ def open_store(
     >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
     >>> tifffile.imwrite(path, numpy.arange(64 * 64, dtype="uint16").reshape(64, 64),
     ...                  tile=(32, 32), compression="zlib")
-    >>> z = zarr.open_array(open_store(path), mode="r")
+    >>> group = zarr.open_group(open_store(path), mode="r")
+    >>> z = group["0/0"]
     >>> z.shape, z.chunks, int(z[10, 20])
     ((64, 64), (32, 32), 660)
+    >>> zarr.open_array(open_store(path, series=0, level=0), mode="r").shape
+    (64, 64)
     """
     return run_sync(
         _open_store(
@@ -79,6 +99,8 @@ def open_store(
             fill_value=fill_value,
             predict=predict,
             mode=mode,
+            squeeze=squeeze,
+            missing=missing,
         )
     )
 
@@ -128,14 +150,24 @@ def imread(
     level: int = 0,
     page: int | tuple[int, ...] | None = None,
     storage_options: dict[str, Any] | None = None,
+    squeeze: bool | None = None,
+    missing: Missing = "error",
 ) -> numpy.ndarray:
-    """Read a whole series level (or one page) into memory, through the store."""
+    """Read a whole series level (or one page) into memory, through the store, in the
+    shape tifffile gives it (``squeeze`` as for :func:`open_store`)."""
     import zarr
 
     if page is not None:
         store = open_store(url, page=page, storage_options=storage_options)
     else:
-        store = open_store(url, series=series, level=level, storage_options=storage_options)
+        store = open_store(
+            url,
+            series=series,
+            level=level,
+            storage_options=storage_options,
+            squeeze=squeeze,
+            missing=missing,
+        )
     array = next(iter(store.hierarchy.arrays.values()))
     nbytes = int(numpy.prod(array.shape)) * array.dtype.itemsize
     if nbytes > config.max_read_bytes:
@@ -155,6 +187,8 @@ def references(
     level: int | None = None,
     page: int | tuple[int, ...] | None = None,
     storage_options: dict[str, Any] | None = None,
+    squeeze: bool | None = None,
+    missing: Missing = "error",
     version: Literal[0, 1] = 1,
     zarr_format: Literal[2, 3] = 2,
     codecs: Literal["portable", "tiffzarr"] = "portable",
@@ -170,6 +204,8 @@ def references(
             level=level,
             page=page,
             storage_options=storage_options,
+            squeeze=squeeze,
+            missing=missing,
             version=version,
             zarr_format=zarr_format,
             codecs=codecs,
@@ -189,6 +225,8 @@ def write_references(
     level: int | None = None,
     page: int | tuple[int, ...] | None = None,
     storage_options: dict[str, Any] | None = None,
+    squeeze: bool | None = None,
+    missing: Missing = "error",
     version: Literal[0, 1] = 1,
     zarr_format: Literal[2, 3] = 2,
     codecs: Literal["portable", "tiffzarr"] = "portable",
@@ -207,6 +245,8 @@ def write_references(
             level=level,
             page=page,
             storage_options=storage_options,
+            squeeze=squeeze,
+            missing=missing,
             version=version,
             zarr_format=zarr_format,
             codecs=codecs,
@@ -233,7 +273,7 @@ def open_references(
     >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
     >>> tifffile.imwrite(path, numpy.arange(4096, dtype="uint16").reshape(64, 64),
     ...                  tile=(32, 32), compression="zlib")
-    >>> refs = references(path)
+    >>> refs = references(path, series=0, level=0)
     >>> int(zarr.open_array(open_references(refs), mode="r")[10, 20])
     660
     """

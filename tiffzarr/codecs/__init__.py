@@ -16,6 +16,7 @@ from tiffzarr.codecs._numcodecs import TiffCodec
 from tiffzarr.codecs._page import decode_chunk, frame_segments, split_frame
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._table import COMPRESSIONS, PREDICTORS, CompressionCodec, PredictorCodec
+from tiffzarr.codecs._transpose import TransposeFilter
 from tiffzarr.codecs._zarr3 import CHUNK_ORIGIN, TiffZarrCodec
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SegmentSpec",
     "TiffCodec",
     "TiffZarrCodec",
+    "TransposeFilter",
     "decode_chunk",
     "decode_segment",
     "encode_segment",
@@ -38,7 +40,8 @@ __all__ = [
 
 
 def register_codecs() -> None:
-    """Register :class:`TiffCodec` with numcodecs and :class:`TiffZarrCodec` with zarr.
+    """Register :class:`TiffCodec` and :class:`TransposeFilter` with numcodecs and
+    :class:`TiffZarrCodec` with zarr.
 
     The package's entry points already make both discoverable; calling this is
     only needed where entry points are unavailable. Calling it again is harmless.
@@ -47,4 +50,5 @@ def register_codecs() -> None:
     import zarr.registry
 
     numcodecs.register_codec(TiffCodec, codec_id=TiffCodec.codec_id)
+    numcodecs.register_codec(TransposeFilter, codec_id=TransposeFilter.codec_id)
     zarr.registry.register_codec(TiffZarrCodec.codec_name, TiffZarrCodec)

@@ -167,6 +167,12 @@ class PageLayout:
         return depth * rows * self.row_nbytes
 
     @functools.cached_property
+    def page_nbytes(self) -> int:
+        """Bytes of the whole page stored uncompressed in strips, one after another."""
+        sep, depth, length, _, _ = self.shaped
+        return sep * depth * length * self.row_nbytes
+
+    @functools.cached_property
     def repairs_byte_count(self) -> bool:
         """A byte count past the end of the file is read at the stored size.
 

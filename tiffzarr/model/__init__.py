@@ -3,12 +3,11 @@
 from tiffzarr.model._array import (
     ArrayModel,
     ChunkManifest,
-    Series,
     array_from_pages,
     segment_spec,
     whole_page_chunks,
 )
-from tiffzarr.model._index import Ifd, Page, PagePath, TiffIndex, format_path
+from tiffzarr.model._index import FileVersion, Ifd, Page, PagePath, TiffIndex, format_path
 from tiffzarr.model._segments import (
     WINDOW,
     FileCheck,
@@ -20,13 +19,19 @@ from tiffzarr.model._segments import (
     load_segments,
 )
 from tiffzarr.model._sequence import predicted_file, stack_files
+from tiffzarr.model._series import AxisScale, Channel, Series
+from tiffzarr.model._views import SQUEEZE_KEEP, squeeze_array, squeezed_dims, transpose_array
 
 __all__ = [
+    "SQUEEZE_KEEP",
     "WINDOW",
     "ArrayModel",
+    "AxisScale",
+    "Channel",
     "ChunkManifest",
     "FileCheck",
     "FileReference",
+    "FileVersion",
     "Ifd",
     "OffsetFix",
     "Page",
@@ -41,6 +46,9 @@ __all__ = [
     "load_segments",
     "predicted_file",
     "segment_spec",
+    "squeeze_array",
+    "squeezed_dims",
     "stack_files",
+    "transpose_array",
     "whole_page_chunks",
 ]

@@ -11,9 +11,9 @@ from tiffzarr.format import Header, Namespace, PageLayout, TagEntry, TagValue, t
 from tiffzarr.model._segments import SegmentTable
 
 if TYPE_CHECKING:
-    from tiffzarr.model._array import Series
+    from tiffzarr.model._series import Series
 
-__all__ = ["Ifd", "Page", "PagePath", "TiffIndex", "format_path"]
+__all__ = ["FileVersion", "Ifd", "Page", "PagePath", "TiffIndex", "format_path"]
 
 PagePath = tuple[int, ...]
 """``(k,)`` is IFD k of the main chain; ``(k, j)`` its SubIFD j; and so on."""
@@ -95,12 +95,23 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class FileVersion:
+    """A file as it was when it was parsed: its size and version (if known)."""
+
+    url: str
+    size: int
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TiffIndex:
     """Everything parsed from one file: header, pages (with SubIFDs), series.
 
     ``flags``: ``"ndpi"`` (NDPI 64-bit offsets), ``"cog"`` (GDAL's COG ghost area
     says every IFD precedes the pixel data), ``"block-leaders"`` (it says each
-    segment sits between a 4-byte size leader and a copy of its last 4 bytes).
+    segment sits between a 4-byte size leader and a copy of its last 4 bytes),
+    ``"first-ifd"`` (only the first IFD was read: its metadata describes all the
+    image data, stored contiguously after it, as ImageJ hyperstacks do).
     """
 
     url: str
@@ -112,6 +123,10 @@ class TiffIndex:
     warnings: tuple[str, ...] = ()
     version: str | None = None
     """The file's version when it was parsed (HTTP ``ETag``/``Last-Modified``), if known."""
+    ome_xml: str | None = None
+    """The OME-XML that describes the series, when the file (or its set) has one."""
+    members: tuple[FileVersion, ...] = ()
+    """The other files of a multi-file set whose pages the series use."""
 
     def __repr__(self) -> str:
         return (

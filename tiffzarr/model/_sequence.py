@@ -55,7 +55,7 @@ def stack_files(arrays: Sequence[ArrayModel], /, *, axis: str = "I") -> ArrayMod
         layout=m.layout,
         page_grid=(len(arrays), *m.page_grid),
         page_dims=(0, *(d + 1 for d in m.page_dims)),
-        inner_dims=tuple(d + 1 for d in m.inner_dims),
+        inner_dims=tuple(d + 1 if d >= 0 else -1 for d in m.inner_dims),
         tables=tuple(t for a in arrays for t in a.manifest.tables),
         sources=tuple(i for i, a in enumerate(arrays) for _ in a.manifest.tables),
         whole_pages=m.whole_pages,
@@ -68,6 +68,7 @@ def stack_files(arrays: Sequence[ArrayModel], /, *, axis: str = "I") -> ArrayMod
         axes=axis + first.axes,
         manifest=manifest,
         dim_names=dims,
+        order=(0, *(d + 1 for d in first.order)) if first.order else (),
     )
 
 

@@ -81,6 +81,8 @@ class IfdReader:
     ndpi: bool = False
     warnings: list[str] = field(default_factory=list)
     ahead: int = IFD_AHEAD
+    descriptions: bool = True
+    """Load ImageDescription values at open (files of a set do without)."""
     _seen: int = 0
     _interned: dict[TagEntry, TagEntry] = field(default_factory=dict)
 
@@ -166,7 +168,7 @@ class IfdReader:
                 entry.value_offset is not None
                 and self._check(entry) is None
                 and not (namespace == "image" and code in SEGMENT_TAGS)
-                and _wanted(code, entry, namespace)
+                and _wanted(code, entry, namespace, descriptions=self.descriptions)
                 and self.cache.find(entry.value_offset, entry.nbytes) is None
             ):
                 out.append((entry.value_offset, entry.nbytes))
@@ -258,9 +260,9 @@ class IfdReader:
         return {code: value for code, value in derived.items() if code not in values}
 
 
-def _wanted(code: int, entry: TagEntry, namespace: Namespace) -> bool:
+def _wanted(code: int, entry: TagEntry, namespace: Namespace, *, descriptions: bool) -> bool:
     if namespace != "image":
         return entry.nbytes <= EAGER_LIMIT
     if code == 270:
-        return entry.nbytes <= DESCRIPTION_LIMIT
+        return descriptions and entry.nbytes <= DESCRIPTION_LIMIT
     return code in NEEDED_TAGS and entry.nbytes <= EAGER_LIMIT

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tiffzarr.errors import IfdCycleError, LimitError, TiffFormatError
-from tiffzarr.format import Header, Namespace, RawIfd
+from tiffzarr.format import Header, Namespace, RawIfd, TagValue
 from tiffzarr.format._template import IfdTemplate
 from tiffzarr.model import PagePath
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._ifdread import IfdReader, Range, WalkedIfd, where
 from tiffzarr.reader._predict import predict_run
+from tiffzarr.series import ChainEnds
 
 __all__ = ["IfdWalker", "WalkedIfd"]
 
@@ -68,12 +69,24 @@ class _Node:
 class IfdWalker:
     """Reads the IFD tree of one file through a cache."""
 
-    def __init__(self, cache: ByteCache, header: Header, *, url: str, predict: bool = True) -> None:
+    def __init__(
+        self,
+        cache: ByteCache,
+        header: Header,
+        *,
+        url: str,
+        predict: bool = True,
+        descriptions: bool = True,
+        chain_ends: ChainEnds | None = None,
+    ) -> None:
         self.cache = cache
         self.header = header
         self.url = url
         self.predict = predict
-        self.reader = IfdReader(cache, header, url)
+        self.chain_ends = chain_ends
+        self.first_only = False
+        """The chain was not walked past the first IFD (``chain_ends`` said so)."""
+        self.reader = IfdReader(cache, header, url, descriptions=descriptions)
         self.visited: set[int] = set()
         self.checks: dict[int, tuple[IfdTemplate, int]] = {}
         """Predicted pages that were not read: IFD offset → (template, pages on)."""
@@ -185,6 +198,15 @@ class IfdWalker:
         k = node.chain
         if k != len(self._chain) - 1:
             return []  # the chain was cut after this node meanwhile
+        if k == 0 and self.chain_ends is not None:
+            raw = node.raw
+
+            def value(code: int) -> TagValue | None:
+                return self.reader.cached_value(raw, code)
+
+            if self.chain_ends(self.header, raw, value, self.cache.size):
+                self.first_only = True
+                return []
         previous = self._chain[k - 1].raw if k > 0 else None
         if self.predict and k > self._predicted_until and _strided(previous, node.raw):
             assert previous is not None

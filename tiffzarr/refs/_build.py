@@ -13,9 +13,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from tiffzarr.io._urls import absolute_url, relative_url
 from tiffzarr.model import PagePath, TiffIndex
+from tiffzarr.reader import Missing
 from tiffzarr.refs._codecs import ChunkLocation, Swapped, swap_codecs
-from tiffzarr.refs._urls import absolute_url, relative_url
 from tiffzarr.store import TiffStore, ZarrFormat, open_store
 
 __all__ = [
@@ -63,6 +64,8 @@ async def references(
     level: int | None = None,
     page: int | PagePath | None = None,
     storage_options: dict[str, Any] | None = None,
+    squeeze: bool | None = None,
+    missing: Missing = "error",
     version: Version = 1,
     zarr_format: ZarrFormat = 2,
     codecs: CodecChoice = "portable",
@@ -75,7 +78,7 @@ async def references(
     ----------
     url_or_index
         The TIFF's path or URL, or its parsed :class:`~tiffzarr.model.TiffIndex`.
-    series, level, page, storage_options
+    series, level, page, storage_options, squeeze, missing
         As for :func:`tiffzarr.open_store`.
     version
         1: URLs as ``{{u}}`` templates (``u``, or ``u0``, ``u1``... for several files);
@@ -116,6 +119,8 @@ async def references(
         page=page,
         storage_options=storage_options,
         zarr_format=zarr_format,
+        squeeze=squeeze,
+        missing=missing,
     )
     return await store_references(
         store,

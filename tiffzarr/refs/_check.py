@@ -29,7 +29,7 @@ import numpy as np
 
 from tiffzarr._config import config
 from tiffzarr.errors import RefsError
-from tiffzarr.refs._urls import Base, absolute_url, protocol_of
+from tiffzarr.io._urls import Base, absolute_url, protocol_of
 
 __all__ = ["MAX_OFFSET", "EntryChecker", "expand_templates", "is_metadata_key"]
 

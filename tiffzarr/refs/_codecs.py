@@ -40,6 +40,12 @@ def swap_codecs(store: TiffStore, locations: Sequence[ChunkLocation], /) -> Swap
     for location in locations:
         by_array[_array_path(location[0], store)].append(location)
     for path, array in store.hierarchy.arrays.items():
+        if array.order and store.zarr_format == 2:
+            out.fallbacks[path] = (
+                "the array is served in another axis order than its segments are stored in; "
+                "zarr v2 has no standard codec that transposes"
+            )
+            continue
         lengths = _whole_segments(store, path, array, by_array[path])
         result = portable_codecs(
             array.codec, zarr_format=store.zarr_format, partial_segments=lengths is None
@@ -51,7 +57,10 @@ def swap_codecs(store: TiffStore, locations: Sequence[ChunkLocation], /) -> Swap
         prefix = f"{path}/" if path else ""
         key = prefix + ("zarr.json" if store.zarr_format == 3 else ".zarray")
         doc = json.loads(out.documents[key])
-        doc.update(result.fields)
+        fields = dict(result.fields)
+        if array.order:  # keep the transpose codec in front of the segment codecs
+            fields["codecs"] = [doc["codecs"][0], *fields["codecs"]]
+        doc.update(fields)
         out.documents[key] = json.dumps(doc, indent=1, allow_nan=False).encode()
     return out
 
@@ -94,6 +103,8 @@ def _whole_segments(
         return None
     last_rows = layout.length - (layout.length // rows) * rows
     y = array.manifest.inner_dims[layout.axes.index("Y")]
+    if y < 0:
+        return None
     last = array.grid[y] - 1
     lengths = {}
     for key, url, offset, nbytes in short:

@@ -28,9 +28,9 @@ from tiffzarr.codecs._portable import register_portable_codecs
 from tiffzarr.errors import RefsError, SourceError
 from tiffzarr.io import open_source
 from tiffzarr.io._fsspec import _close_async_fs_now
+from tiffzarr.io._urls import Base, absolute_url, protocol_of
 from tiffzarr.refs._check import EntryChecker, is_metadata_key
 from tiffzarr.refs._store import ReferenceStore
-from tiffzarr.refs._urls import Base, absolute_url, protocol_of
 
 __all__ = ["open_references"]
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from tiffzarr.model import PagePath, TiffIndex
+from tiffzarr.reader import Missing
 from tiffzarr.refs._build import CodecChoice, ReferenceSet, Version, nest_references, references
 from tiffzarr.refs._check import expand_templates, is_metadata_key
 from tiffzarr.store import ZarrFormat
@@ -41,6 +42,8 @@ async def write_references(
     level: int | None = None,
     page: int | PagePath | None = None,
     storage_options: dict[str, Any] | None = None,
+    squeeze: bool | None = None,
+    missing: Missing = "error",
     version: Version = 1,
     zarr_format: ZarrFormat = 2,
     codecs: CodecChoice = "portable",
@@ -75,6 +78,8 @@ async def write_references(
         level=level,
         page=page,
         storage_options=storage_options,
+        squeeze=squeeze,
+        missing=missing,
         version=1 if format == "parquet" else version,
         zarr_format=zarr_format,
         codecs=codecs,

@@ -17,18 +17,22 @@ from tiffzarr.model import (
     stack_files,
     whole_page_chunks,
 )
-from tiffzarr.reader import file_reference, open_tiff
-from tiffzarr.store._hierarchy import Hierarchy, build_hierarchy, multiscales
-from tiffzarr.store._metadata import CODEC_ID, ZarrFormat
+from tiffzarr.reader import Missing, file_reference, open_tiff
+from tiffzarr.store._hierarchy import OME_XML_KEY, Hierarchy, build_hierarchy
+from tiffzarr.store._metadata import CODEC_ID, TRANSPOSE_ID, ZarrFormat
+from tiffzarr.store._ngff import NgffAxes, ngff_axes
 from tiffzarr.store._store import TiffStore
 
 __all__ = [
     "CODEC_ID",
+    "OME_XML_KEY",
+    "TRANSPOSE_ID",
     "Hierarchy",
+    "NgffAxes",
     "TiffStore",
     "ZarrFormat",
     "build_hierarchy",
-    "multiscales",
+    "ngff_axes",
     "open_sequence",
     "open_store",
 ]
@@ -49,8 +53,15 @@ async def open_store(
     fill_value: float | int | None = None,
     predict: bool = True,
     mode: Literal["r", "r+"] = "r",
+    squeeze: bool | None = None,
+    missing: Missing = "error",
 ) -> TiffStore:
     """Parse the TIFF at ``url`` and return a read-only zarr store over it.
+
+    The store is an OME-Zarr hierarchy (see :mod:`tiffzarr.store._hierarchy`):
+    one multiscale image group per series, levels in NGFF axis order.
+    ``series`` makes that series' image group the root; ``level`` (or ``page``)
+    makes one array, in tifffile's axis order, the root.
 
     ``url`` may also be an already parsed :class:`~tiffzarr.model.TiffIndex`
     (then ``storage_options`` must be the ones it was opened with). ``predict``
@@ -59,6 +70,9 @@ async def open_store(
     ``"page"`` makes each page one chunk (for pages of many small strips).
     ``mode="r+"`` lets zarr write chunks of an uncompressed local file in place
     (for example a file created empty with :func:`tiffzarr.write`).
+    ``squeeze`` leaves out dimensions of length 1 (``None``: as tifffile does for
+    the kind of series); ``missing`` says what a missing file of a multi-file set
+    becomes (an error naming it, or ``"fill"`` with a warning).
     """
     if mode not in ("r", "r+"):
         raise ValueError(f"mode must be 'r' or 'r+', not {mode!r}")
@@ -69,8 +83,12 @@ async def open_store(
     if isinstance(url, TiffIndex):
         index = url
     else:
-        index = await open_tiff(url, storage_options=storage_options, predict=predict)
-    hierarchy = build_hierarchy(index, series=series, level=level, page=page)
+        index = await open_tiff(
+            url, storage_options=storage_options, predict=predict, missing=missing
+        )
+    hierarchy = build_hierarchy(
+        index, series=series, level=level, page=page, squeeze=squeeze, zarr_format=zarr_format
+    )
     if chunkmode == "page":
         arrays = {path: whole_page_chunks(a) for path, a in hierarchy.arrays.items()}
         hierarchy = dataclasses.replace(hierarchy, arrays=arrays)
@@ -164,4 +182,4 @@ async def open_sequence(
 
 
 def _image(index: TiffIndex, series: int, level: int) -> ArrayModel:
-    return build_hierarchy(index, series=series, level=level).arrays[""]
+    return build_hierarchy(index, series=series, level=level, squeeze=False).arrays[""]

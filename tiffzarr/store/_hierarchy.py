@@ -1,4 +1,13 @@
-"""Which zarr nodes a store shows: groups and arrays over the model, by path."""
+"""Which zarr nodes a store shows: groups and arrays over the model, by path.
+
+Every file gets the same hierarchy, OME-Zarr's "bioformats2raw" layout: the
+root group holds series ``0``, ``1``, ... as multiscale image groups whose
+arrays ``0``, ``1``, ... are the pyramid levels in NGFF axis order (see
+:mod:`tiffzarr.store._ngff`), and the file's OME-XML, if it has one, is served
+at ``OME/METADATA.ome.xml``. Narrowed to one series, the store's root is that
+series' image group; narrowed to one level (or page), the root is that array,
+in tifffile's axis order.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +16,30 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tiffzarr.errors import NotFoundError
-from tiffzarr.model import ArrayModel, PagePath, Series, TiffIndex, array_from_pages
+from tiffzarr.model import (
+    ArrayModel,
+    PagePath,
+    Series,
+    TiffIndex,
+    array_from_pages,
+    transpose_array,
+)
+from tiffzarr.store._metadata import ZarrFormat
+from tiffzarr.store._ngff import NgffAxes, multiscales, ngff_axes, omero
 
-__all__ = ["Hierarchy", "build_hierarchy", "multiscales"]
+__all__ = ["OME_XML_KEY", "Hierarchy", "build_hierarchy"]
+
+OME_XML_KEY = "OME/METADATA.ome.xml"
+
+
+@dataclass(frozen=True, slots=True)
+class Hierarchy:
+    """Groups (path → attributes), arrays (path → model) and other keys served as
+    they are (key → bytes, such as the OME-XML); ``""`` is the root."""
+
+    groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    arrays: Mapping[str, ArrayModel] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 def distinct_dimensions(arrays: Mapping[str, ArrayModel], /) -> dict[str, ArrayModel]:
@@ -17,9 +47,9 @@ def distinct_dimensions(arrays: Mapping[str, ArrayModel], /) -> dict[str, ArrayM
 
     xarray opens a group as one dataset, whose dimensions have one length each.
     An array whose dimension has another length than the same name in an earlier
-    sibling gets that dimension renamed ``{name}_{array name}`` (``Y_1`` for
-    level 1 of a pyramid).
-
+    sibling gets that dimension renamed ``{name}_{array name}`` (``y_1`` for
+    level 1 of a pyramid). Only for zarr v2: NGFF 0.5 (zarr v3) wants the
+    dimension names to be the axis names.
     """
     out = dict(arrays)
     groups: dict[str, dict[str, int]] = {}
@@ -39,41 +69,67 @@ def distinct_dimensions(arrays: Mapping[str, ArrayModel], /) -> dict[str, ArrayM
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Hierarchy:
-    """Groups (path → attributes) and arrays (path → model); ``""`` is the root."""
-
-    groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    arrays: Mapping[str, ArrayModel] = field(default_factory=dict)
-
-
-def multiscales(series: Series, /) -> list[dict[str, Any]]:
-    """NGFF-style ``multiscales`` attributes for a pyramidal series."""
-    base = series.levels[0]
-    kinds = {"X": "space", "Y": "space", "Z": "space", "T": "time", "C": "channel"}
-    axes = [
-        {"name": name, **({"type": kinds[a]} if a in kinds else {})}
-        for a, name in zip(base.axes, base.dims, strict=True)
-    ]
-    datasets = []
-    for i, level in enumerate(series.levels):
-        scale = [(b / s) if s else 1.0 for b, s in zip(base.shape, level.shape, strict=True)]
-        datasets.append(
-            {"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": scale}]}
-        )
-    return [{"version": "0.4", "name": series.name, "axes": axes, "datasets": datasets}]
+def _ome(attrs: Mapping[str, Any], zarr_format: ZarrFormat) -> dict[str, Any]:
+    """NGFF attributes: inside ``"ome"`` with the version (0.5, zarr v3), or at the
+    top level (0.4, zarr v2)."""
+    if zarr_format == 3:
+        return {"ome": {"version": "0.5", **attrs}}
+    return dict(attrs)
 
 
-def _series_nodes(
-    series: Series, prefix: str, groups: dict[str, Any], arrays: dict[str, Any]
+def _described(series: Series, axes: str) -> dict[str, Any]:
+    return {"tiffzarr": {"kind": series.kind, "name": series.name, "axes": axes, **series.attrs}}
+
+
+def _image(
+    series: Series,
+    prefix: str,
+    groups: dict[str, Any],
+    arrays: dict[str, ArrayModel],
+    *,
+    squeeze: bool | None,
+    zarr_format: ZarrFormat,
 ) -> None:
-    attrs = {"tiffzarr": {"kind": series.kind, "name": series.name, **dict(series.attrs)}}
-    if len(series.levels) == 1:
-        arrays[prefix] = series.levels[0]
-        return
-    groups[prefix] = {**attrs, "multiscales": multiscales(series)}
-    for i, level in enumerate(series.levels):
-        arrays[f"{prefix}/{i}" if prefix else str(i)] = level
+    """The multiscale image group of ``series`` at ``prefix``, and its level arrays."""
+    levels = series.arrays(squeeze=squeeze)
+    base = levels[0]
+    attrs = _described(series, base.axes)
+    found = ngff_axes(base.axes)
+    if isinstance(found, NgffAxes):
+        levels = tuple(_named(transpose_array(a, found.order), found) for a in levels)
+        version = "0.5" if zarr_format == 3 else "0.4"
+        ngff: dict[str, Any] = {"multiscales": multiscales(series, levels, found, version=version)}
+        shown = omero(series, levels[0], found)
+        if shown is not None:
+            ngff["omero"] = shown
+        attrs.update(_ome(ngff, zarr_format))
+    else:
+        attrs["tiffzarr"]["ngff"] = found
+    groups[prefix] = attrs
+    level_arrays = {f"{prefix}/{i}" if prefix else str(i): a for i, a in enumerate(levels)}
+    if zarr_format == 2:
+        level_arrays = distinct_dimensions(level_arrays)
+    arrays.update(level_arrays)
+
+
+def _named(array: ArrayModel, axes: NgffAxes) -> ArrayModel:
+    return replace(array, dim_names=axes.names)
+
+
+def _chosen(index: TiffIndex, series: int | None, level: int | None) -> tuple[Series, int | None]:
+    if series is None:
+        if len(index.series) != 1:
+            raise ValueError("level= needs series= in a file with several series")
+        series = 0
+    if not -len(index.series) <= series < len(index.series):
+        raise NotFoundError(f"no series {series} (the file has {len(index.series)})", url=index.url)
+    chosen = index.series[series]
+    count = len(chosen.levels)
+    if level is not None and not -count <= level < count:
+        raise NotFoundError(
+            f"no level {level} in series {series} (the series has {count})", url=index.url
+        )
+    return chosen, level
 
 
 def build_hierarchy(
@@ -83,49 +139,43 @@ def build_hierarchy(
     series: int | None = None,
     level: int | None = None,
     page: int | PagePath | None = None,
+    squeeze: bool | None = None,
+    zarr_format: ZarrFormat = 3,
 ) -> Hierarchy:
-    """The nodes of a store over ``index``.
+    """The nodes of a store over ``index`` (see the module docstring).
 
-    One single-level series is an array at the root; otherwise the root is a
-    group with one child per series, a pyramidal series being a group of its
-    levels. ``series``/``level`` narrow the store to that node; ``page`` shows
-    one IFD as an array.
+    ``series`` narrows the store to that series' image group, ``level`` (with
+    ``series`` in files of several series) to that array; ``page`` shows one IFD
+    as an array. ``squeeze`` as for :meth:`~tiffzarr.model.Series.level`.
     """
-    groups: dict[str, Any] = {}
-    arrays: dict[str, ArrayModel] = {}
     if page is not None:
         if series is not None or level is not None:
             raise ValueError("page= cannot be combined with series= or level=")
         found = index.page(page)
-        arrays[""] = array_from_pages([found], urls=(index.url,), byteorder=index.header.byteorder)
-        return Hierarchy(groups, arrays)
+        array = array_from_pages([found], urls=(index.url,), byteorder=index.header.byteorder)
+        return Hierarchy({}, {"": array})
     if not index.series:
         raise NotFoundError("the file has no readable image series", url=index.url)
-    if series is None and level is not None:
-        if len(index.series) != 1:
-            raise ValueError("level= needs series= in a file with several series")
-        series = 0
+    groups: dict[str, Any] = {}
+    arrays: dict[str, ArrayModel] = {}
+    if level is not None:
+        chosen, _ = _chosen(index, series, level)
+        array = chosen.level(level, squeeze=squeeze)
+        attrs = _described(chosen, array.axes)
+        return Hierarchy({}, {"": replace(array, attrs={**array.attrs, **attrs})})
     if series is not None:
-        if not -len(index.series) <= series < len(index.series):
-            raise NotFoundError(
-                f"no series {series} (the file has {len(index.series)})", url=index.url
-            )
-        chosen = index.series[series]
-        if level is not None:
-            count = len(chosen.levels)
-            if not -count <= level < count:
-                raise NotFoundError(
-                    f"no level {level} in series {series} (the series has {count})",
-                    url=index.url,
-                )
-            arrays[""] = chosen.levels[level]
-        else:
-            _series_nodes(chosen, "", groups, arrays)
-        return Hierarchy(groups, distinct_dimensions(arrays))
-    if len(index.series) == 1 and len(index.series[0].levels) == 1:
-        arrays[""] = index.series[0].levels[0]
+        chosen, _ = _chosen(index, series, None)
+        _image(chosen, "", groups, arrays, squeeze=squeeze, zarr_format=zarr_format)
         return Hierarchy(groups, arrays)
-    groups[""] = {"tiffzarr": {"series": len(index.series)}}
+    listing = [{"path": str(i), "name": s.name, "kind": s.kind} for i, s in enumerate(index.series)]
+    groups[""] = {
+        **_ome({"bioformats2raw.layout": 3}, zarr_format),
+        "tiffzarr": {"series": listing},
+    }
     for i, s in enumerate(index.series):
-        _series_nodes(s, str(i), groups, arrays)
-    return Hierarchy(groups, distinct_dimensions(arrays))
+        _image(s, str(i), groups, arrays, squeeze=squeeze, zarr_format=zarr_format)
+    files: dict[str, bytes] = {}
+    if index.ome_xml is not None:
+        groups["OME"] = _ome({"series": [str(i) for i in range(len(index.series))]}, zarr_format)
+        files[OME_XML_KEY] = index.ome_xml.encode()
+    return Hierarchy(groups, arrays, files)

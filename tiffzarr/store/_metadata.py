@@ -12,9 +12,17 @@ import numpy as np
 
 from tiffzarr.model import ArrayModel
 
-__all__ = ["CODEC_ID", "ZarrFormat", "chunk_keys", "metadata_documents", "parse_chunk_key"]
+__all__ = [
+    "CODEC_ID",
+    "TRANSPOSE_ID",
+    "ZarrFormat",
+    "chunk_keys",
+    "metadata_documents",
+    "parse_chunk_key",
+]
 
 CODEC_ID = "tiffzarr.tiff"
+TRANSPOSE_ID = "tiffzarr.transpose"
 ZarrFormat = Literal[2, 3]
 
 
@@ -69,7 +77,9 @@ def metadata_documents(
     config = array.codec.to_config()
     codec = {"name": CODEC_ID, "configuration": config}
     attrs = {**attrs, **array.attrs}
+    inverse = sorted(range(len(array.order)), key=lambda i: array.order[i])
     if zarr_format == 3:
+        transpose = {"name": "transpose", "configuration": {"order": inverse}}
         doc = {
             "zarr_format": 3,
             "node_type": "array",
@@ -78,7 +88,7 @@ def metadata_documents(
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(array.chunks)}},
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
             "fill_value": _fill(array, fill_value, 3),
-            "codecs": [codec],
+            "codecs": [transpose, codec] if array.order else [codec],
             "attributes": attrs,
             "dimension_names": list(array.dims),
         }
@@ -91,7 +101,11 @@ def metadata_documents(
         "compressor": {"id": CODEC_ID, **config},
         "fill_value": _fill(array, fill_value, 2),
         "order": "C",
-        "filters": None,
+        "filters": [
+            {"id": TRANSPOSE_ID, "shape": list(array.stored_chunks), "order": list(array.order)}
+        ]
+        if array.order
+        else None,
         "dimension_separator": ".",
     }
     return {

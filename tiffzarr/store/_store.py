@@ -141,6 +141,7 @@ class TiffStore(Store):
                     path, array=array, zarr_format=zarr_format, fill_value=fill_value
                 )
             )
+        self._metadata.update(hierarchy.files)
         self._paths = sorted(hierarchy.arrays, key=len, reverse=True)
         urls = {url for a in hierarchy.arrays.values() for url in a.manifest.urls}
         self._urls = tuple(sorted(urls, key=lambda u: (u != index.url, u)))
@@ -258,8 +259,11 @@ class TiffStore(Store):
         source = self._sources.get(i)
         if source is None:
             source = open_source(self._urls[i], storage_options=self.storage_options)
+            known = {m.url: m for m in self.index.members}.get(self._urls[i])
             if self._urls[i] == self.index.url:
                 source.expect(size=self.index.size, version=self.index.version)
+            elif known is not None:
+                source.expect(size=known.size, version=known.version)
             self._sources[i] = source
         return source
 

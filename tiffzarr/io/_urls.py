@@ -1,9 +1,10 @@
-"""URLs in reference sets: local paths made absolute, relative URLs, and bases.
+"""URLs relative to a file: local paths made absolute, relative URLs, and folders.
 
-A reference file may name its targets relative to its own location. Writing,
-:func:`relative_url` turns a target URL into such a relative one when it lies in
-the folder of the reference file; reading, :class:`Base` resolves relative
-targets and tells whether a target stays inside that folder.
+A reference file names its targets relative to its own location, and a file of
+a multi-file set (OME-TIFF, Micro-Manager) names the other files relative to
+its own. :func:`relative_url` turns a URL into one relative to a file's folder
+when it lies inside it; :class:`Base` resolves relative URLs and tells whether
+a URL stays inside that folder.
 
 >>> relative_url("/data/a/b.tif", "/data/a/refs.json")
 'b.tif'
@@ -79,7 +80,8 @@ def relative_url(url: str, reference_url: str, /) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Base:
-    """The folder of a reference file: local (``protocol`` ``None``) or remote.
+    """The folder of a file (a reference file, or one file of a set): local
+    (``protocol`` ``None``) or remote.
 
     ``folder`` is an absolute local path, or ``protocol://netloc/path/`` for remote
     reference files.
@@ -90,7 +92,7 @@ class Base:
 
     @classmethod
     def of(cls, reference_url: str, /) -> Base:
-        """The base of the reference file (or parquet folder) at ``reference_url``."""
+        """The folder of the file (or parquet folder) at ``reference_url``."""
         url = absolute_url(reference_url.rstrip("/"))
         protocol = protocol_of(url)
         if protocol is None:

@@ -21,8 +21,20 @@ import numpy as np
 
 from tiffzarr.format import PageLayout
 from tiffzarr.model import ArrayModel, Page, Series, TiffIndex, array_from_pages
+from tiffzarr.series._protocol import Fallback, Interpretation, SeriesContext
 
-__all__ = ["detect", "series"]
+__all__ = [
+    "FALLBACK",
+    "KIND",
+    "detect",
+    "file_series",
+    "generic_series",
+    "reduction_level",
+    "series",
+]
+
+KIND = "generic"
+FALLBACK: Fallback = "generic"
 
 SAMPLING_FACTORS = (2, 3, 4)
 UNIFORM_MIN_PAGES = 8
@@ -51,22 +63,28 @@ def layout_key(layout: PageLayout) -> Hashable:
     )
 
 
-def series(index: TiffIndex, /) -> tuple[Series, ...]:
+async def series(context: SeriesContext, /) -> Interpretation:
+    """The uniform series, or the generic series of the file."""
+    return Interpretation(file_series(context.index))
+
+
+def file_series(index: TiffIndex, /) -> tuple[Series, ...]:
+    """The uniform series of the file, or its generic series (see the module docstring)."""
     if not any(p.layout is not None for p in index.pages):
         return ()
     if _is_uniform(index):
         pages = list(index.pages)
-        level = _array(index, pages, stacked=len(pages) > 1, trailing=False)
-        return (Series(name="0", kind="uniform", levels=(level,)),)
-    arrays = [
-        (is_subifd, _array(index, pages, stacked=True, trailing="S" not in pages[0].layout.axes))  # type: ignore[union-attr]
-        for is_subifd, pages in _generic_groups(index)
-    ]
+        level = _array(index, pages, generic=False)
+        return (Series(name="", kind="uniform", levels=(level,)),)
+    return generic_series(index)
+
+
+def generic_series(index: TiffIndex, /) -> tuple[Series, ...]:
+    """The generic series of the file: its pages grouped by layout (see the module
+    docstring)."""
+    arrays = [(is_subifd, _array(index, pages)) for is_subifd, pages in _generic_groups(index)]
     pyramids = _pyramidize(arrays)
-    return tuple(
-        Series(name=str(i), kind="generic", levels=tuple(levels))
-        for i, levels in enumerate(pyramids)
-    )
+    return tuple(Series(name="", kind="generic", levels=tuple(levels)) for levels in pyramids)
 
 
 def _is_uniform(index: TiffIndex) -> bool:
@@ -95,14 +113,21 @@ def _nodata(page: Page) -> int | float | None:
     return value if dtype.kind in "fc" else None
 
 
-def _array(index: TiffIndex, pages: list[Page], *, stacked: bool, trailing: bool) -> ArrayModel:
+def _array(index: TiffIndex, pages: list[Page], *, generic: bool = True) -> ArrayModel:
+    """A uniform series: one page, or the pages along ``I``; a generic one is always
+    stacked along ``I`` and has a sample axis ``S``."""
+    layout, _ = pages[0].require_layout()
+    shape, axes = layout.shape, layout.axes
+    if generic or len(pages) > 1:
+        shape, axes = (len(pages), *shape), "I" + axes
+    if generic and "S" not in axes:
+        shape, axes = (*shape, 1), axes + "S"
     return array_from_pages(
         pages,
         urls=(index.url,),
         byteorder=index.header.byteorder,
-        lead_shape=(len(pages),) if stacked else (),
-        lead_axes="I" if stacked else "",
-        trailing_sample=trailing,
+        shape=shape,
+        axes=axes,
         fill_value=_nodata(pages[0]),
     )
 

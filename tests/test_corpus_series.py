@@ -1,0 +1,113 @@
+"""Series conformance: for every corpus file tifffile reads, tiffzarr's series equal
+tifffile's (count, kind, name, shape, axes, dtype, levels, level-0 pixels), squeezed
+as tifffile squeezes them and in full with ``squeeze=False``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import tiffzarr
+from tests.conftest import CORPUS, TALLIES, manifest, require
+
+ROWS = [r for r in manifest(CORPUS) if r["reference_reader"] == "tifffile"]
+
+# Files whose series deliberately differ from tifffile's, with the reason.
+KNOWN = {
+    "files/libtiff/test_ifd_loop_subifd.tif": (
+        "IFD ring: tiffzarr keeps the 5 distinct IFDs of the chain, tifffile keeps 4"
+    ),
+    **dict.fromkeys(
+        [
+            "files/slideio-tutorial/CMU-1-Small-Region.svs",
+            "files/openslide-python/small.svs",
+            "files/slideio-tutorial/test3-TRITC 2 (560).ndpi",
+            "files/slideio-tutorial/test3-DAPI-2-(387).ndpi",
+        ],
+        "whole-slide series (SVS, NDPI) are interpreted by the slides issue, not yet here",
+    ),
+}
+
+
+def expected(relpath: str) -> dict[str, Any]:
+    corpus = require(CORPUS, "corpus")
+    with open(corpus / "expected" / f"{relpath}.json") as f:
+        return json.load(f)["expected"]  # type: ignore[no-any-return]
+
+
+def full_shapes(path: str) -> list[tuple[int, ...]]:
+    """tifffile's unsqueezed shape of each series."""
+    with tifffile.TiffFile(path) as tf:
+        return [tuple(s.get_shape(False)) for s in tf.series]
+
+
+def level0_sha256(index: tiffzarr.TiffIndex, series: int) -> str:
+    store = tiffzarr.open_store(index, series=series, level=0)
+    data = np.ascontiguousarray(zarr.open_array(store, mode="r")[...])
+    return hashlib.sha256(data.tobytes()).hexdigest()
+
+
+def describe(s: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        s["kind"],
+        s["name"],
+        tuple(s["shape"]),
+        s["axes"],
+        s["dtype"],
+        [tuple(level["shape"]) for level in s["levels"]],
+    )
+
+
+@pytest.mark.parametrize(
+    "relpath",
+    [
+        pytest.param(r["relpath"], marks=pytest.mark.xfail(strict=True, reason=KNOWN[r["relpath"]]))
+        if r["relpath"] in KNOWN
+        else r["relpath"]
+        for r in ROWS
+    ],
+)
+def test_series_match_tifffile(relpath: str) -> None:
+    path = str(require(CORPUS, "corpus") / relpath)
+    want = expected(relpath)["series"]
+    kinds = sorted({s["kind"] for s in want}) or ["none"]
+    tally = TALLIES["corpus series (files, by tifffile's kind)"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiffzarr.TiffZarrWarning)
+        index = tiffzarr.open_tiff(path)
+    got = [
+        {
+            "kind": s.kind,
+            "name": s.name,
+            "shape": s.shape,
+            "axes": s.axes,
+            "dtype": str(s.dtype),
+            "levels": [{"shape": a.shape} for a in s.arrays()],
+        }
+        for s in index.series
+    ]
+    failures = []
+    if [describe(s) for s in got] != [describe(s) for s in want]:
+        failures.append(f"series {[describe(s) for s in got]} != {[describe(s) for s in want]}")
+    else:
+        full = [s.get_shape(False) for s in index.series]
+        if full != full_shapes(path):
+            failures.append(f"squeeze=False shapes {full} != tifffile's {full_shapes(path)}")
+        for i, s in enumerate(want):
+            if level0_sha256(index, i) != s["levels"][0]["sha256"]:
+                failures.append(f"series {i} level 0 pixels differ")
+    for kind in kinds:
+        tally[f"{kind} {'failed' if failures else 'passed'}"] += 1
+    assert not failures, "\n".join(failures)
+
+
+def test_known_differences_are_few() -> None:
+    require(CORPUS, "corpus")
+    assert len(KNOWN) <= 0.01 * len(ROWS)
