@@ -6,7 +6,8 @@ the structure and returns a handle; ``*_window`` and ``*_read`` take that handle
 and return the 64-segment window or the whole level-0 array as numpy (samples
 last, like tifffile); ``*_local`` opens and reads a local file in one go.
 
-- **tiffzarr**: ``tiffzarr.open_store`` + ``zarr.open_array(mode="r")``, zarr slicing.
+- **tiffzarr**: ``tiffzarr.open_store(series=0, level=0)`` + ``zarr.open_array(mode="r")``,
+  zarr slicing.
 - **tifffile**: ``TiffFile(fsspec.open(url).open())`` + ``.series``; windows through
   tifffile's own zarr store (``aszarr``), full reads with ``series.asarray()``.
 - **GDAL**: ``rasterio.open("/vsicurl/" + url)``, ``read(window=...)``; pages of a
@@ -123,14 +124,6 @@ def _samples_last(bands: numpy.ndarray) -> numpy.ndarray:
 # -- tiffzarr -------------------------------------------------------------------
 
 
-def _tiffzarr_level0(store: Any) -> Any:
-    import zarr
-
-    paths = store.hierarchy.arrays
-    path = min(paths, key=lambda p: [int(part) for part in p.split("/") if part])
-    return zarr.open_array(store, path=path, mode="r")
-
-
 def _lead(array: Any, ds: Dataset) -> tuple[int, ...]:
     """Zeros for leading length-1 axes the zarr array has beyond the data set's shape."""
     extra = array.ndim - len(ds.shape)
@@ -146,7 +139,7 @@ def tiffzarr_open(job: Job) -> Any:
 
     if job.dataset.kind == "sequence":
         return zarr.open_array(tiffzarr.open_sequence(job.files()), mode="r")
-    return _tiffzarr_level0(tiffzarr.open_store(job.target))
+    return zarr.open_array(tiffzarr.open_store(job.target, series=0, level=0), mode="r")
 
 
 def tiffzarr_window(array: Any, job: Job) -> numpy.ndarray:

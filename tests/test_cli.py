@@ -27,7 +27,7 @@ def test_info_text(sample, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["info", str(sample)]) == 0
     out = capsys.readouterr().out
     assert "classic TIFF, little-endian" in out
-    assert "(3, 64, 96, 1) uint16 IYXS chunks (1, 32, 32, 1)" in out
+    assert "(3, 64, 96) uint16 IYX chunks (1, 32, 32)" in out  # tifffile's squeezed series
     assert "TileOffsets" in out and "ImageWidth" in out
     assert "opened with 1 requests" in out
 
@@ -36,7 +36,10 @@ def test_info_json(sample, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["info", str(sample), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert len(info["pages"]) == 3
-    assert info["series"][0]["levels"][0]["shape"] == [3, 64, 96, 1]
+    assert info["series"][0]["levels"][0]["shape"] == [3, 64, 96]
+    assert main(["info", str(sample), "--json", "--no-squeeze"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["series"][0]["levels"][0]["shape"] == [3, 64, 96, 1]
     tags = {t["name"]: t for t in info["pages"][0]["tags"]}
     assert tags["ImageWidth"]["value"] == "96"
     assert tags["TileWidth"]["type"] in ("SHORT", "LONG")

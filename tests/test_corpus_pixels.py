@@ -1,4 +1,4 @@
-"""Issue #3 conformance: every page, SubIFD and generic series reads like tifffile."""
+"""Pixel conformance: every page and SubIFD reads like tifffile (series: test_corpus_series)."""
 
 from __future__ import annotations
 
@@ -90,72 +90,6 @@ def test_pages_match_tifffile(relpath: str) -> None:
     assert not failures, "\n".join(failures)
 
 
-def tifffile_series(path: str) -> list[tuple[int, int, np.ndarray]]:
-    """(series, level, array) for tifffile's generic and uniform series."""
-    out = []
-    with tifffile.TiffFile(path) as tf:
-        for i, series in enumerate(tf.series):
-            if series.kind not in ("generic", "uniform"):
-                continue
-            for j, level in enumerate(series.levels):
-                if np.prod(level.shape) * level.dtype.itemsize > 2**28:
-                    continue
-                try:
-                    out.append((i, j, level.asarray()))
-                except Exception:
-                    continue
-    return out
-
-
-SERIES_KNOWN: dict[str, str] = {
-    "files/libtiff/test_ifd_loop_subifd.tif": (
-        "IFD ring: tiffzarr keeps the 5 distinct IFDs of the chain (so the series has 5 "
-        "pages), tifffile finds rings only after 100 offsets and keeps 4"
-    ),
-}
-
-
-@pytest.mark.parametrize(
-    "relpath",
-    [
-        pytest.param(
-            r["relpath"], marks=pytest.mark.xfail(strict=True, reason=SERIES_KNOWN[r["relpath"]])
-        )
-        if r["relpath"] in SERIES_KNOWN
-        else r["relpath"]
-        for r in ROWS
-    ],
-)
-def test_generic_series_match_tifffile(relpath: str) -> None:
-    path = str(require(CORPUS, "corpus") / relpath)
-    tally = TALLIES["corpus pixels (generic/uniform series levels)"]
-    try:
-        expected = tifffile_series(path)
-    except Exception as exc:
-        pytest.skip(f"tifffile cannot open: {exc!r:.80}")
-    if not expected:
-        pytest.skip("no generic or uniform series that tifffile decodes")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tiffzarr.TiffZarrWarning)
-        index = tiffzarr.open_tiff(path)
-    failures = []
-    for i, j, want in expected:
-        try:
-            store = tiffzarr.open_store(index, series=i, level=j)
-            got = np.asarray(zarr.open_array(store, mode="r")[...])
-        except Exception as exc:
-            failures.append(f"series {i} level {j}: {exc!r:.200}")
-            continue
-        same = got.size == want.size and np.array_equal(
-            got.reshape(want.shape), want, equal_nan=got.dtype.kind in "fc"
-        )
-        if not same:
-            failures.append(f"series {i} level {j}: {got.shape} {got.dtype} != {want.shape}")
-    tally["failed"] += len(failures)
-    tally["passed"] += len(expected) - len(failures)
-    assert not failures, "\n".join(failures)
-
-
 def test_known_differences_are_few() -> None:
     require(CORPUS, "corpus")
-    assert len(KNOWN) + len(SERIES_KNOWN) <= 0.01 * len(ROWS)
+    assert len(KNOWN) <= 0.01 * len(ROWS)

@@ -367,9 +367,13 @@ async def test_http_read_split_recovers_and_never_delivers_wrong_bytes(
 ) -> None:
     if kind == "status" and "retry_after" in options:
         options = {**options, "retry_after": 0}
-    # a read timeout of 1 s: long enough that a loaded machine adds no retry of its own,
-    # shorter than the slow fault's 2 s delay
-    src = HttpSource(server.url_for("a.bin"), storage_options={**QUICK_RETRY, "read_timeout": 1.0})
+    # the slow fault (2 s) must time out (1 s); for the others a long timeout, so that a
+    # loaded machine adds no retry of its own to the requests counted below (with 1 s, full
+    # suite runs sometimes counted a fourth, abandoned request)
+    timeout = 1.0 if kind == "slow" else 30.0
+    src = HttpSource(
+        server.url_for("a.bin"), storage_options={**QUICK_RETRY, "read_timeout": timeout}
+    )
     await src.read(0, 10)
     server.stats.reset()
     server.faults.add(kind, times=2, **options)  # type: ignore[arg-type]

@@ -93,7 +93,7 @@ async def test_stack_opens_in_few_requests_and_matches_the_full_walk(
 def test_predicted_pages_read_right(tmp_path: Path) -> None:
     path = tmp_path / "stack.tif"
     write(path, STACK, contiguous=False)
-    array = zarr.open_array(tiffzarr.open_store(str(path)), mode="r")
+    array = zarr.open_array(tiffzarr.open_store(str(path), series=0, level=0), mode="r")
     assert np.array_equal(array[...], STACK)
 
 
@@ -111,11 +111,13 @@ def test_a_page_that_breaks_the_pattern_is_never_read_silently(tmp_path: Path) -
     path = tmp_path / "stack.tif"
     write(path, STACK)
     _corrupt_strip_offset(path, 300)
-    array = zarr.open_array(tiffzarr.open_store(str(path)), mode="r")
+    array = zarr.open_array(tiffzarr.open_store(str(path), series=0, level=0), mode="r")
     assert np.array_equal(array[299], STACK[299])
     with pytest.raises(TiffFormatError, match="predicted"):
         array[300]
-    walked = zarr.open_array(tiffzarr.open_store(str(path), predict=False), mode="r")
+    walked = zarr.open_array(
+        tiffzarr.open_store(str(path), series=0, level=0, predict=False), mode="r"
+    )
     assert not np.array_equal(walked[300], STACK[300])  # the file really says so
 
 
@@ -125,7 +127,7 @@ def test_chain_ending_before_the_file_does(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes() + bytes(1_000_000))  # trailing junk
     index = tiffzarr.open_tiff(str(path))
     assert len(index.pages) == PAGES
-    array = zarr.open_array(tiffzarr.open_store(index), mode="r")
+    array = zarr.open_array(tiffzarr.open_store(index, series=0, level=0), mode="r")
     assert np.array_equal(array[-1], STACK[-1])
 
 

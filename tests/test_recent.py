@@ -40,10 +40,10 @@ def server() -> Iterator[RangeServer]:
 def test_second_open_of_a_url_costs_no_request(server: RangeServer) -> None:
     raw, data = tiff_bytes(1)
     url = server.add("a.tif", raw)
-    first = tiffzarr.open_store(url)
+    first = tiffzarr.open_store(url, series=0, level=0)
     assert zarr.open_array(first, mode="r")[:64, :64].tolist() == data[:64, :64].tolist()
     server.stats.reset()
-    second = tiffzarr.open_store(url, zarr_format=2)
+    second = tiffzarr.open_store(url, series=0, level=0, zarr_format=2)
     assert server.stats.requests == 0
     assert second.index is first.index
     # the segment table loaded through the first store serves the second: one tile, one request
@@ -55,7 +55,7 @@ def test_second_open_of_a_url_costs_no_request(server: RangeServer) -> None:
 def test_file_replaced_on_the_server_raises_instead_of_misreading(server: RangeServer) -> None:
     raw, _ = tiff_bytes(2)
     url = server.add("a.tif", raw)
-    store = tiffzarr.open_store(url)
+    store = tiffzarr.open_store(url, series=0, level=0)
     array = zarr.open_array(store, mode="r")
     shipped = pickle.loads(pickle.dumps(store))
     replaced, new = tiff_bytes(3)
@@ -67,7 +67,7 @@ def test_file_replaced_on_the_server_raises_instead_of_misreading(server: RangeS
         assert info.value.url == url
     # the cached structure is trusted for a while, but its reads are checked just the same
     with pytest.raises(SourceError, match="changed since it was opened"):
-        zarr.open_array(tiffzarr.open_store(url), mode="r")[:64, :64]
+        zarr.open_array(tiffzarr.open_store(url, series=0, level=0), mode="r")[:64, :64]
     tiffzarr.clear_cache()
     assert np.array_equal(tiffzarr.imread(url), new)
 

@@ -43,8 +43,16 @@ from tiffzarr.testing import StoreContract, contract_data, contract_file, moto_s
 register_portable_codecs()
 
 
+def one_array(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The selection of the file's one array, unless the call selects something."""
+    if {"series", "level", "page"} & set(kwargs):
+        return kwargs
+    return {"series": 0, "level": 0, **kwargs}
+
+
 def refs_sync(url: Any, **kwargs: Any) -> ReferenceSet:
-    return run_sync(references(url, **kwargs))
+    """References of the file's one array (or of what ``kwargs`` select)."""
+    return run_sync(references(url, **one_array(kwargs)))
 
 
 def open_sync(refs: Any, **kwargs: Any) -> FsspecStore:
@@ -58,7 +66,7 @@ def read(store: Any, path: str = "") -> np.ndarray:
 
 
 def store_pixels(url: str | tiffzarr.TiffIndex, **kwargs: Any) -> np.ndarray:
-    return read(tiffzarr.open_store(url, zarr_format=2, **kwargs))
+    return read(tiffzarr.open_store(url, zarr_format=2, **one_array(kwargs)))
 
 
 def plain_fsspec_store(refs: dict[str, Any]) -> FsspecStore:
@@ -187,7 +195,7 @@ def test_pyramid_and_series_selection(tmp_path: Path) -> None:
         tw.write(base, tile=(32, 32), compression="zlib", subifds=1)
         tw.write(base[::2, ::2], tile=(32, 32), compression="zlib", subfiletype=1)
     store = tiffzarr.open_store(str(path), zarr_format=2)
-    refs_store = plain_fsspec_store(refs_sync(str(path)))
+    refs_store = plain_fsspec_store(refs_sync(str(path), series=None))
     assert len(store.hierarchy.arrays) == 2 and store.hierarchy.groups
     for group_path, attrs in store.hierarchy.groups.items():
         group = zarr.open_group(refs_store, path=group_path, mode="r")
@@ -218,8 +226,8 @@ def test_arrays_over_several_files_get_one_template_per_file(tmp_path: Path) -> 
         [index.pages[0] for index in indices],
         urls=tuple(index.url for index in indices),
         byteorder="<",
-        lead_shape=(2,),
-        lead_axes="T",
+        shape=(2, 32, 40),
+        axes="TYX",
         sources=(0, 1),
     )
     store = tiffzarr.TiffStore(indices[0], hierarchy=Hierarchy({}, {"": array}), zarr_format=2)
@@ -357,8 +365,9 @@ def test_features_read_back_in_every_form(tmp_path: Path, name: str, portable: b
     assert (refs.fallbacks == {}) == portable, refs.fallbacks
     assert np.array_equal(read(plain_fsspec_store(refs)), pixels)
     assert np.array_equal(read(open_sync(refs_sync(str(path), zarr_format=3))), pixels)
-    run_sync(write_references(str(path), str(tmp_path / "refs.parq"), format="parquet"))
-    parquet = open_sync(str(tmp_path / "refs.parq"), allow_external=True)
+    parquet_path = str(tmp_path / "refs.parq")
+    run_sync(write_references(str(path), parquet_path, series=0, level=0, format="parquet"))
+    parquet = open_sync(parquet_path, allow_external=True)
     assert np.array_equal(read(parquet, "0"), pixels)
 
 
@@ -508,7 +517,11 @@ def test_unreadable_targets_name_the_key(tmp_path: Path, contract: Path) -> None
 
 def test_parquet_layout_and_sparse_chunks(tmp_path: Path, contract: Path) -> None:
     folder = tmp_path / "refs.parq"
-    run_sync(write_references(str(contract), str(folder), format="parquet", inline_threshold=100))
+    run_sync(
+        write_references(
+            str(contract), str(folder), series=0, level=0, format="parquet", inline_threshold=100
+        )
+    )
     meta = json.loads((folder / ".zmetadata").read_text())
     assert meta["record_size"] == 10_000
     assert set(meta["metadata"]) == {".zgroup", ".zattrs", "0/.zarray", "0/.zattrs"}
@@ -516,16 +529,20 @@ def test_parquet_layout_and_sparse_chunks(tmp_path: Path, contract: Path) -> Non
     store = open_sync(str(folder), allow_external=True)
     assert np.array_equal(read(store, "0"), contract_data()[0])
     # the folder is replaced, but not another folder with other files
-    run_sync(write_references(str(contract), str(folder), format="parquet"))
+    run_sync(write_references(str(contract), str(folder), series=0, level=0, format="parquet"))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("x")
     with pytest.raises(FileExistsError):
-        run_sync(write_references(str(contract), str(tmp_path / "other"), format="parquet"))
+        run_sync(
+            write_references(
+                str(contract), str(tmp_path / "other"), series=0, level=0, format="parquet"
+            )
+        )
 
 
 def test_parquet_refuses_outside_targets_when_read(tmp_path: Path, contract: Path) -> None:
     folder = tmp_path / "sub" / "refs.parq"
-    run_sync(write_references(str(contract), str(folder), format="parquet"))
+    run_sync(write_references(str(contract), str(folder), series=0, level=0, format="parquet"))
     store = open_sync(str(folder))  # metadata is checked now, chunk references when read
     with pytest.raises(RefsError, match="outside") as info:
         read(store, "0")
@@ -541,7 +558,7 @@ def test_plain_fsspec_reads_parquet_with_sparse_chunks(tmp_path: Path, contract:
     from fsspec.implementations.reference import LazyReferenceMapper
 
     folder = tmp_path / "refs.parq"
-    run_sync(write_references(str(contract), str(folder), format="parquet"))
+    run_sync(write_references(str(contract), str(folder), series=0, level=0, format="parquet"))
     mapper = LazyReferenceMapper(str(folder), engine="pyarrow")
     fs = ReferenceFileSystem(mapper, remote_protocol="file", asynchronous=True)
     group = zarr.open_group(FsspecStore(fs, read_only=True, path=""), mode="r", zarr_format=2)
@@ -558,7 +575,7 @@ def test_plain_fsspec_reads_parquet_without_sparse_chunks(tmp_path: Path) -> Non
     mapper = LazyReferenceMapper(str(tmp_path / "refs.parq"), engine="pyarrow")
     fs = ReferenceFileSystem(mapper, remote_protocol="file", asynchronous=True)
     group = zarr.open_group(FsspecStore(fs, read_only=True, path=""), mode="r", zarr_format=2)
-    assert np.array_equal(group["0"][...], data)
+    assert np.array_equal(group["0/0"][...], data)
 
 
 # -- remote targets ---------------------------------------------------------------------
@@ -604,11 +621,11 @@ def test_s3_targets_read_back_equal(tmp_path: Path, contract_bytes: bytes) -> No
             )
         )
         store = open_sync(target, storage_options=options)
-        assert np.array_equal(read(store), contract_data()[0])
+        assert np.array_equal(read(store, "0/0"), contract_data()[0])
         parquet = str(tmp_path / "refs.parq")
         run_sync(write_references(url, parquet, format="parquet", storage_options=options))
         store = open_sync(parquet, remote_options=options, allow_external=True)
-        assert np.array_equal(read(store, "0"), contract_data()[0])
+        assert np.array_equal(read(store, "0/0"), contract_data()[0])
 
 
 # -- requests -----------------------------------------------------------------------------
@@ -775,14 +792,16 @@ def test_cli_writes_json_and_parquet(
     assert main(["refs", str(contract), "-o", str(out), "--zarr-format", "3"]) == 0
     refs = json.loads(out.read_text())
     assert "zarr.json" in refs["refs"] and refs["version"] == 1
-    assert np.array_equal(read(open_sync(str(out), allow_external=True)), contract_data()[0])
+    store = open_sync(str(out), allow_external=True)
+    assert np.array_equal(read(store, "0/0"), contract_data()[0])
     assert main(["refs", str(contract), "-o", str(tmp_path / "c.parq"), "--parquet"]) == 0
     store = open_sync(str(tmp_path / "c.parq"), allow_external=True)
-    assert np.array_equal(read(store, "0"), contract_data()[0])
+    assert np.array_equal(read(store, "0/0"), contract_data()[0])
     assert (
         main(["refs", str(contract), "-o", str(out), "--codecs", "tiffzarr", "--version", "0"]) == 0
     )
-    assert json.loads(json.loads(out.read_text())[".zarray"])["compressor"]["id"] == "tiffzarr.tiff"
+    zarray = json.loads(json.loads(out.read_text())["0/0/.zarray"])
+    assert zarray["compressor"]["id"] == "tiffzarr.tiff"
     odd = tmp_path / "odd.tif"
     write_case(odd, "partial_strips_deflate")
     assert main(["refs", str(odd), "-o", str(tmp_path / "odd.json")]) == 0

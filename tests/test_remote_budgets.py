@@ -68,7 +68,7 @@ def test_one_tile_of_a_16384_tile_level(tmp_path: Path, bigtiff: bool) -> None:
     data = RNG.integers(0, 255, (2048, 2048), dtype="uint8")
     tifffile.imwrite(tmp_path / "t.tif", data, tile=(16, 16), bigtiff=bigtiff, metadata=None)
     with serve(tmp_path) as server:
-        store, _ = open_counted(server, "t.tif")
+        store, _ = open_counted(server, "t.tif", series=0, level=0)
         array = zarr.open_array(store, mode="r")
         assert array.nchunks == 16384
         server.stats.reset()

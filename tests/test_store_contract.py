@@ -38,13 +38,13 @@ def s3() -> Iterator[tuple[str, dict]]:
 class TestLocalV3(StoreContract):
     @pytest.fixture
     def store(self, contract_path: Path) -> tiffzarr.TiffStore:
-        return tiffzarr.open_store(str(contract_path))
+        return tiffzarr.open_store(str(contract_path), series=0, level=0)
 
 
 class TestLocalV2(StoreContract):
     @pytest.fixture
     def store(self, contract_path: Path) -> tiffzarr.TiffStore:
-        return tiffzarr.open_store(str(contract_path), zarr_format=2)
+        return tiffzarr.open_store(str(contract_path), series=0, level=0, zarr_format=2)
 
 
 class TestMemory(StoreContract):
@@ -52,17 +52,17 @@ class TestMemory(StoreContract):
     def store(self) -> tiffzarr.TiffStore:
         url = f"memory://contract-{uuid.uuid4().hex}/contract.tif"
         fsspec.filesystem("memory").pipe(url, CONTRACT)
-        return tiffzarr.open_store(url)
+        return tiffzarr.open_store(url, series=0, level=0)
 
 
 class TestHttp(StoreContract):
     @pytest.fixture
     def store(self, http_url: str) -> tiffzarr.TiffStore:
-        return tiffzarr.open_store(http_url)
+        return tiffzarr.open_store(http_url, series=0, level=0)
 
 
 class TestS3(StoreContract):
     @pytest.fixture
     def store(self, s3: tuple[str, dict]) -> tiffzarr.TiffStore:
         url, options = s3
-        return tiffzarr.open_store(url, storage_options=options)
+        return tiffzarr.open_store(url, series=0, level=0, storage_options=options)

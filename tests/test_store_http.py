@@ -231,7 +231,7 @@ def test_large_windows_over_http_stream_and_cost_no_extra_request(tmp_path: Path
     data = np.random.default_rng(9).integers(0, 2**16, (1024, 1024), dtype=np.uint16)
     tifffile.imwrite(tmp_path / "big.tif", data, tile=(128, 128))  # 64 tiles of 32 KiB
     with serve(tmp_path) as server:
-        store = tiffzarr.open_store(server.url_for("big.tif"))
+        store = tiffzarr.open_store(server.url_for("big.tif"), series=0, level=0)
         z = zarr.open_array(store, mode="r")
         server.stats.reset()
         assert np.array_equal(z[...], data)

@@ -1,8 +1,9 @@
 """The store with zarr's APIs, xarray and ``tiffzarr.imread``; series/level/page selection.
 
 Fixture files are written by tifffile (and tiffzarr's pyramid writer) with
-``metadata=None``, so tifffile reads them as generic series: its
-``get_shape(squeeze=False)`` is the shape the store must show.
+``metadata=None``, so tifffile reads them as generic series. An array served
+alone (``series=``, ``level=``) has tifffile's squeezed shape; in the OME-Zarr
+hierarchy the levels are in NGFF axis order (samples first, as the channel axis).
 """
 
 from __future__ import annotations
@@ -101,11 +102,18 @@ def server(files: Files) -> Iterator[Any]:
         yield running
 
 
-def tifffile_level(path: str, series: int, level: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """tifffile's pixels of a series level and its unsqueezed shape."""
+def tifffile_level(
+    path: str, series: int, level: int, *, squeeze: bool = True
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """tifffile's pixels of a series level and its (squeezed) shape."""
     with tifffile.TiffFile(path) as tf:
         chosen = tf.series[series].levels[level]
-        return chosen.asarray(), tuple(chosen.get_shape(False))
+        return chosen.asarray(), tuple(chosen.get_shape(squeeze))
+
+
+def ngff(attrs: Any, zarr_format: int) -> Any:
+    """The NGFF attributes of a group: inside ``"ome"`` (0.5, zarr v3) or at the top (0.4)."""
+    return attrs["ome"] if zarr_format == 3 else attrs
 
 
 def tifffile_page(path: str, page: int | tuple[int, int]) -> np.ndarray:
@@ -115,11 +123,16 @@ def tifffile_page(path: str, page: int | tuple[int, int]) -> np.ndarray:
         return tf.pages[page[0]].pages[page[1]].asarray()
 
 
-def assert_level(got: np.ndarray, path: str, series: int, level: int) -> None:
+def assert_level(
+    got: np.ndarray, path: str, series: int, level: int, *, ngff_order: bool = False
+) -> None:
+    """``got`` is tifffile's series level (in NGFF order: samples moved first)."""
     want, shape = tifffile_level(path, series, level)
+    if ngff_order and want.ndim == 3 and shape[-1] in (3, 4):
+        want, shape = np.moveaxis(want, -1, 0), (shape[-1], *shape[:-1])
     assert got.shape == shape
     assert got.dtype == want.dtype
-    assert np.array_equal(got.reshape(want.shape), want)
+    assert np.array_equal(got, want)
 
 
 # -- series, levels and pages (issue #3 item 7) -----------------------------------
@@ -130,9 +143,9 @@ def test_series_of_several_levels_is_a_multiscale_group(files: Files, zarr_forma
     path = files.path("sub.tif")
     group = zarr.open_group(tiffzarr.open_store(path, series=0, zarr_format=zarr_format), mode="r")
     assert sorted(group.array_keys()) == ["0", "1", "2"]
-    datasets = group.attrs["multiscales"][0]["datasets"]
+    datasets = ngff(group.attrs, zarr_format)["multiscales"][0]["datasets"]
     assert [d["path"] for d in datasets] == ["0", "1", "2"]
-    assert datasets[1]["coordinateTransformations"][0]["scale"] == [1.0, 2.0, 2.0, 1.0]
+    assert datasets[1]["coordinateTransformations"][0]["scale"] == [2.0, 2.0]
     for level in range(3):
         array = group[str(level)]
         assert isinstance(array, zarr.Array)
@@ -141,15 +154,37 @@ def test_series_of_several_levels_is_a_multiscale_group(files: Files, zarr_forma
 
 @pytest.mark.parametrize(
     ("series", "level", "tf_series", "tf_level"),
-    [(1, None, 1, 0), (0, 0, 0, 0), (0, 1, 0, 1), (0, 2, 0, 2), (0, -1, 0, 2), (-1, None, 1, 0)],
+    [(1, 0, 1, 0), (0, 0, 0, 0), (0, 1, 0, 1), (0, 2, 0, 2), (0, -1, 0, 2), (-1, 0, 1, 0)],
 )
 def test_series_and_level_select_one_array(
-    files: Files, series: int, level: int | None, tf_series: int, tf_level: int
+    files: Files, series: int, level: int, tf_series: int, tf_level: int
 ) -> None:
     path = files.path("sub.tif")
     store = tiffzarr.open_store(path, series=series, level=level)
     assert list(store.hierarchy.arrays) == [""]
     assert_level(np.asarray(zarr.open_array(store, mode="r")[...]), path, tf_series, tf_level)
+
+
+@pytest.mark.parametrize(("series", "levels"), [(0, 3), (1, 1), (-1, 1)])
+def test_series_alone_is_an_image_group(files: Files, series: int, levels: int) -> None:
+    path = files.path("sub.tif")
+    store = tiffzarr.open_store(path, series=series)
+    group = zarr.open_group(store, mode="r")
+    assert sorted(group.array_keys()) == [str(i) for i in range(levels)]
+    for i in range(levels):
+        got = np.asarray(group[str(i)][...])
+        assert_level(got, path, series % 2, i, ngff_order=True)
+
+
+def test_squeeze_false_serves_tifffile_full_shapes(files: Files) -> None:
+    path = files.path("sub.tif")
+    for series, level in [(0, 0), (0, 2), (1, 0)]:
+        store = tiffzarr.open_store(path, series=series, level=level, squeeze=False)
+        got = np.asarray(zarr.open_array(store, mode="r")[...])
+        want, shape = tifffile_level(path, series, level, squeeze=False)
+        assert got.shape == shape and np.array_equal(got.reshape(want.shape), want)
+        array = tiffzarr.imread(path, series=series, level=level, squeeze=False)
+        assert array.shape == shape
 
 
 @pytest.mark.parametrize("page", [0, 1, -1, (0,), (0, 0), (0, 1)])
@@ -265,11 +300,13 @@ async def test_async_open_group_and_array(files: Files, zarr_format: int) -> Non
     assert isinstance(level, zarr.AsyncArray)
     assert_level(await level.getitem(...), path, 0, 1)
 
-    single = await tiffzarr.api.asynchronous.open_store(path, series=1, zarr_format=zarr_format)
+    single = await tiffzarr.api.asynchronous.open_store(
+        path, series=1, level=0, zarr_format=zarr_format
+    )
     array = await zarr_async.open_array(store=single, mode="r")
     assert array.metadata.zarr_format == zarr_format
     want, _ = tifffile_level(path, 1, 0)
-    assert np.array_equal(await array.getitem((0, slice(5, 33))), want[5:33])
+    assert np.array_equal(await array.getitem((slice(5, 33),)), want[5:33])
     node = await zarr_async.open(store=single, mode="r")
     assert isinstance(node, zarr.AsyncArray)
 
@@ -281,9 +318,9 @@ def test_sync_open_group_array_and_open(files: Files, zarr_format: int) -> None:
     root = zarr.open(store, mode="r")
     assert isinstance(root, zarr.Group)
     assert zarr.open_group(store, mode="r") == root
-    assert sorted(root.group_keys()) == ["0"] and sorted(root.array_keys()) == ["1"]
+    assert sorted(root.group_keys()) == ["0", "1"] and not list(root.array_keys())
     assert_level(np.asarray(root["0/2"][...]), path, 0, 2)
-    assert_level(np.asarray(root["1"][...]), path, 1, 0)
+    assert_level(np.asarray(root["1/0"][...]), path, 1, 0, ngff_order=True)
 
     single = tiffzarr.open_store(path, series=0, level=1, zarr_format=zarr_format)
     array = zarr.open_array(single, mode="r")
@@ -300,13 +337,13 @@ def test_default_mode_a_opens_read_only(files: Files, zarr_format: int) -> None:
     path = files.path("sub.tif")
     root = zarr.open(tiffzarr.open_store(path, zarr_format=zarr_format))
     assert isinstance(root, zarr.Group) and root.read_only
-    array = zarr.open(tiffzarr.open_store(path, series=1, zarr_format=zarr_format))
+    array = zarr.open(tiffzarr.open_store(path, series=1, level=0, zarr_format=zarr_format))
     assert isinstance(array, zarr.Array) and array.read_only
     assert_level(np.asarray(array[...]), path, 1, 0)
-    same = zarr.open_array(tiffzarr.open_store(path, series=1, zarr_format=zarr_format))
+    same = zarr.open_array(tiffzarr.open_store(path, series=1, level=0, zarr_format=zarr_format))
     assert same.read_only
     with pytest.raises(ReadOnlyError, match="read-only"):
-        array[0, 0, 0, 0] = 1
+        array[0, 0, 0] = 1
     with pytest.raises(ValueError, match=r"Store is read-only but mode is 'a'.*'r' mode"):
         zarr.open_group(tiffzarr.open_store(path, zarr_format=zarr_format))
     with pytest.raises(ValueError, match="read-only"):
@@ -321,64 +358,67 @@ def open_zarr(store: tiffzarr.TiffStore, **options: Any) -> xr.Dataset:
 
 
 @pytest.mark.parametrize("zarr_format", [3, 2])
-def test_xarray_opens_two_series_of_different_shapes(files: Files, zarr_format: int) -> None:
+def test_xarray_opens_each_series_group(files: Files, zarr_format: int) -> None:
     path = files.path("two.tif")
     store = tiffzarr.open_store(path, zarr_format=zarr_format)
-    ds = open_zarr(store)
+    dims = [("y", "x"), ("s", "y", "x")]
     for i in (0, 1):
+        var = open_zarr(store, group=str(i))["0"]
         want, _ = tifffile_level(path, i, 0)
-        assert ds[str(i)].dtype == want.dtype
-        assert np.array_equal(ds[str(i)].values.reshape(want.shape), want)
-    assert ds["0"].dims != ds["1"].dims  # sizes differ, so names do too
+        want = np.moveaxis(want, -1, 0) if want.ndim == 3 else want
+        assert var.dims == dims[i] and var.dtype == want.dtype
+        assert np.array_equal(var.values, want)
 
 
-@pytest.mark.parametrize("zarr_format", [3, 2])
-def test_xarray_opens_a_pyramid(files: Files, zarr_format: int) -> None:
+def test_xarray_opens_a_pyramid_with_v2_metadata(files: Files) -> None:
+    """With zarr v2 (NGFF 0.4) the levels of a group get distinct dimension names, so
+    xarray opens the group as one dataset; NGFF 0.5 (zarr v3) wants the axis names."""
     path = files.path("pyramid.tif")
-    store = tiffzarr.open_store(path, zarr_format=zarr_format)
-    ds = open_zarr(store, group="0")
+    ds = open_zarr(tiffzarr.open_store(path, zarr_format=2), group="0")
     for level in range(3):
         want, _ = tifffile_level(path, 0, level)
-        assert np.array_equal(ds[str(level)].values.reshape(want.shape), want)
-    assert "Y_1" in ds["1"].dims and "Y" in ds["0"].dims
+        assert np.array_equal(ds[str(level)].values, want)
+    assert ds["1"].dims == ("y_1", "x_1") and ds["0"].dims == ("y", "x")
+    v3 = tiffzarr.open_store(path, zarr_format=3)
+    assert {v3.hierarchy.arrays[f"0/{i}"].dims for i in range(3)} == {("y", "x")}
 
 
-def open_nodata(files: Files, zarr_format: int, **options: Any) -> xr.Dataset:
+def open_nodata(files: Files, zarr_format: int, series: int, **options: Any) -> xr.DataArray:
+    """Level 0 of a series of nodata.tif, as xarray opens it."""
     store = tiffzarr.open_store(files.path("nodata.tif"), zarr_format=zarr_format)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. no "fill_value will be ignored" warnings
-        return xr.open_zarr(store, consolidated=False, **options)
+        return xr.open_zarr(store, consolidated=False, group=str(series), **options)["0"]
 
 
 @pytest.mark.parametrize("zarr_format", [3, 2])
 def test_xarray_keeps_uint16_without_nodata(files: Files, zarr_format: int) -> None:
-    ds = open_nodata(files, zarr_format)
+    plain = open_nodata(files, zarr_format, 1)
     store = tiffzarr.open_store(files.path("nodata.tif"), zarr_format=zarr_format)
-    plain = ds["1"]
-    assert plain.dims == store.hierarchy.arrays["1"].dims == ("I", "Y", "X", "S")
+    assert plain.dims == store.hierarchy.arrays["1/0"].dims == ("y", "x")
     assert plain.dtype == np.uint16  # zeros are data, not missing values
-    assert np.array_equal(plain.values[0, :, :, 0], nodata_arrays()[1])
-    array = zarr.open_array(store, path="1", mode="r")
+    assert np.array_equal(plain.values, nodata_arrays()[1])
+    array = zarr.open_array(store, path="1/0", mode="r")
     assert array.fill_value == (None if zarr_format == 2 else 0)
 
 
 @pytest.mark.parametrize("zarr_format", [3, 2])
 def test_gdal_nodata_is_the_fill_value(files: Files, zarr_format: int) -> None:
     store = tiffzarr.open_store(files.path("nodata.tif"), zarr_format=zarr_format)
-    assert zarr.open_array(store, path="0", mode="r").fill_value == NODATA
+    assert zarr.open_array(store, path="0/0", mode="r").fill_value == NODATA
 
 
 def test_xarray_masks_nodata_with_v2_metadata(files: Files) -> None:
     """xarray treats a v2 ``fill_value`` as ``_FillValue``: nodata pixels become NaN."""
     masked = nodata_arrays()[0]
-    var = open_nodata(files, 2)["0"]
+    var = open_nodata(files, 2, 0)
     assert var.dtype == np.float32
-    values = var.values[0, :, :, 0]
+    values = var.values
     assert np.array_equal(np.isnan(values), masked == NODATA)
     assert np.array_equal(values[masked != NODATA], masked[masked != NODATA])
-    raw = open_nodata(files, 2, mask_and_scale=False)["0"]
+    raw = open_nodata(files, 2, 0, mask_and_scale=False)
     assert raw.dtype == np.uint16 and raw.attrs["_FillValue"] == NODATA
-    assert np.array_equal(raw.values[0, :, :, 0], masked)
+    assert np.array_equal(raw.values, masked)
 
 
 def test_xarray_leaves_v3_fill_value_unmasked_unless_asked(files: Files) -> None:
@@ -386,16 +426,16 @@ def test_xarray_leaves_v3_fill_value_unmasked_unless_asked(files: Files) -> None
     masks the nodata pixels. ``open_zarr(use_zarr_fill_value_as_mask=True)`` is itself
     ignored by xarray (pydata/xarray#10269), so opt in through ``ZarrStore``."""
     masked = nodata_arrays()[0]
-    var = open_nodata(files, 3)["0"]
+    var = open_nodata(files, 3, 0)
     assert var.dtype == np.uint16
     assert var.encoding["fill_value"] == NODATA
-    assert np.array_equal(var.values[0, :, :, 0], masked)
+    assert np.array_equal(var.values, masked)
 
     store = tiffzarr.open_store(files.path("nodata.tif"), zarr_format=3)
     zstore = xr.backends.ZarrStore.open_group(
-        store, mode="r", consolidated=False, use_zarr_fill_value_as_mask=True
+        store, mode="r", consolidated=False, use_zarr_fill_value_as_mask=True, group="0"
     )
-    values = xr.open_dataset(zstore)["0"].values[0, :, :, 0]
+    values = xr.open_dataset(zstore)["0"].values
     assert np.array_equal(np.isnan(values), masked == NODATA)
     assert np.array_equal(values[masked != NODATA], masked[masked != NODATA])
 
@@ -417,14 +457,14 @@ def test_get_without_prototype_on_fresh_loops_in_threads(
     path = files.path("nodata.tif")
     url = path if where == "local" else server.url_for("nodata.tif")
     store = tiffzarr.open_store(url)
-    zarr.open_group(store, mode="r")["0"][...]  # first used on zarr's own loop
-    want = {key: raw_tile(path, 0, i) for i, key in enumerate(["0/c/0/0/0/0", "0/c/0/0/1/0"])}
+    zarr.open_group(store, mode="r")["0/0"][...]  # first used on zarr's own loop
+    want = {key: raw_tile(path, 0, i) for i, key in enumerate(["0/0/c/0/0", "0/0/c/0/1"])}
     results: list[dict[str, bytes | None]] = []
     errors: list[BaseException] = []
 
     async def fetch() -> dict[str, bytes | None]:
         got = {}
-        for key in [*want, "0/zarr.json", "0/c/9/9/9/9"]:
+        for key in [*want, "0/0/zarr.json", "0/0/c/9/9"]:
             buffer = await store.get(key)
             got[key] = None if buffer is None else buffer.to_bytes()
         return got
@@ -444,5 +484,5 @@ def test_get_without_prototype_on_fresh_loops_in_threads(
     assert len(results) == 3
     for got in results:
         assert {k: got[k] for k in want} == want
-        assert got["0/zarr.json"] == store.metadata["0/zarr.json"]
-        assert got["0/c/9/9/9/9"] is None
+        assert got["0/0/zarr.json"] == store.metadata["0/0/zarr.json"]
+        assert got["0/0/c/9/9"] is None

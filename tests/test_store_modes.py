@@ -38,10 +38,14 @@ def test_page_chunks_equal_tifffile(tmp_path: Path, case: str, zarr_format: int)
     path = tmp_path / "a.tif"
     tifffile.imwrite(path, data, metadata=None, **options)
     want = tifffile.imread(path)
-    store = tiffzarr.open_store(str(path), chunkmode="page", zarr_format=zarr_format)  # type: ignore[arg-type]
-    node = zarr.open(store, mode="r")
-    array = node if isinstance(node, zarr.Array) else node["0"]
-    assert isinstance(array, zarr.Array)
+    store = tiffzarr.open_store(
+        str(path),
+        series=0,
+        level=0,
+        chunkmode="page",
+        zarr_format=zarr_format,  # type: ignore[arg-type]
+    )
+    array = zarr.open_array(store, mode="r")
     got = np.asarray(array[...])
     assert got.size == want.size and np.array_equal(got.reshape(want.shape), want)
     pages = len(tifffile.TiffFile(path).pages)
@@ -51,7 +55,9 @@ def test_page_chunks_equal_tifffile(tmp_path: Path, case: str, zarr_format: int)
 def test_sparse_segments_in_page_chunks(tmp_path: Path) -> None:
     path = tmp_path / "sparse.tif"
     path.write_bytes(contract_file())
-    array = zarr.open_array(tiffzarr.open_store(str(path), chunkmode="page"), mode="r")
+    array = zarr.open_array(
+        tiffzarr.open_store(str(path), series=0, level=0, chunkmode="page"), mode="r"
+    )
     assert array.chunks == array.shape
     assert np.array_equal(array[...], contract_data()[0])
 

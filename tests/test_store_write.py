@@ -28,7 +28,7 @@ def test_fill_an_empty_file_through_zarr(tmp_path: Path, options: dict) -> None:
     path = tmp_path / "empty.tif"
     tiffzarr.write(str(path), shape=(100, 70), dtype="uint16", **options)
     data = RNG.integers(0, 60000, (100, 70), dtype="uint16")
-    array = zarr.open_array(tiffzarr.open_store(str(path), mode="r+"), mode="r+")
+    array = zarr.open_array(tiffzarr.open_store(str(path), series=0, level=0, mode="r+"), mode="r+")
     array[:50] = data[:50]
     array[50:, 5:65] = data[50:, 5:65]  # partial chunks: read, merged, written back
     want = data.copy()
@@ -44,7 +44,7 @@ def test_read_only_by_default_and_refusals(tmp_path: Path) -> None:
     store = tiffzarr.open_store(str(path))
     with pytest.raises(ReadOnlyError):
         store.with_read_only(False)
-    writable = tiffzarr.open_store(str(path), mode="r+")
+    writable = tiffzarr.open_store(str(path), series=0, level=0, mode="r+")
     assert writable.supports_writes and not writable.read_only
     assert writable.with_read_only(True).read_only
     array = zarr.open_array(writable, mode="r+")

@@ -92,9 +92,15 @@ def _array(arr: ArrayModel) -> dict[str, Any]:
 
 
 def describe(
-    index: TiffIndex, /, *, requests: int | None = None, nbytes: int | None = None
+    index: TiffIndex,
+    /,
+    *,
+    requests: int | None = None,
+    nbytes: int | None = None,
+    squeeze: bool | None = None,
 ) -> dict[str, Any]:
-    """Everything ``tiffzarr info`` shows, as plain JSON-able data."""
+    """Everything ``tiffzarr info`` shows, as plain JSON-able data (series levels
+    squeezed as :meth:`~tiffzarr.model.Series.level` squeezes them)."""
     header = index.header
     return {
         "url": index.url,
@@ -107,7 +113,11 @@ def describe(
         "flags": sorted(index.flags),
         "pages": [_page(p) for p in index.pages],
         "series": [
-            {"name": s.name, "kind": s.kind, "levels": [_array(a) for a in s.levels]}
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "levels": [_array(a) for a in s.arrays(squeeze=squeeze)],
+            }
             for s in index.series
         ],
         "warnings": list(index.warnings),

@@ -42,12 +42,26 @@ def _add_storage_option(parser: argparse.ArgumentParser, *flags: str) -> None:
     )
 
 
+def _add_no_squeeze(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-squeeze",
+        action="store_true",
+        help="keep the dimensions of length 1 tifffile leaves out of the series' shapes",
+    )
+
+
 def _info(args: argparse.Namespace) -> int:
-    source = open_source(args.url, storage_options=_storage_options(args.storage_option))
+    options = _storage_options(args.storage_option)
+    source = open_source(args.url, storage_options=options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        index = run_sync(read_index(source))
-    info = describe(index, requests=source.stats.requests, nbytes=source.stats.bytes)
+        index = run_sync(read_index(source, storage_options=options))
+    info = describe(
+        index,
+        requests=source.stats.requests,
+        nbytes=source.stats.bytes,
+        squeeze=False if args.no_squeeze else None,
+    )
     if args.json:
         json.dump(info, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -69,6 +83,7 @@ def _refs(args: argparse.Namespace) -> int:
                 series=args.series,
                 level=args.level,
                 storage_options=_storage_options(args.storage_option),
+                squeeze=False if args.no_squeeze else None,
                 version=args.version,
                 zarr_format=args.zarr_format,
                 codecs=args.codecs,
@@ -90,6 +105,7 @@ def _add_refs(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     refs.add_argument("--codecs", choices=("portable", "tiffzarr"), default="portable")
     refs.add_argument("--series", type=int, default=None)
     refs.add_argument("--level", type=int, default=None)
+    _add_no_squeeze(refs)
     refs.add_argument("--version", type=int, choices=(0, 1), default=1)
     refs.add_argument("--inline-threshold", type=int, default=0, metavar="BYTES")
     refs.add_argument(
@@ -105,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="show the structure of a TIFF file")
     info.add_argument("url", help="path or fsspec URL")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_no_squeeze(info)
     _add_storage_option(info, "--storage-option", "-o")
     info.set_defaults(run=_info)
     _add_refs(commands)

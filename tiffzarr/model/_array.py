@@ -199,7 +199,7 @@ def array_from_pages(
     >>> a = array_from_pages([page] * 6, urls=("a.tif",), byteorder="<", shape=(3, 2, 1, 2, 4),
     ...                      axes="TZCYX")
     >>> a.chunks, a.manifest.page_dims, a.manifest.inner_dims
-    ((1, 1, 1, 2, 4), (0, 1, 2), (3, 4))
+    ((1, 1, 1, 2, 4), (0, 1), (3, 4))
     """
     keyframe = next(p for p in pages if p is not None)
     layout, _ = keyframe.require_layout()
@@ -241,7 +241,7 @@ def _align(
 ) -> tuple[int, tuple[int, ...]]:
     """How an array of ``shape`` holds ``npages`` pages of shape ``page``: the number of
     leading dimensions that enumerate the pages, and where each page dimension is."""
-    for lead in range(len(shape), -1, -1):
+    for lead in range(len(shape) + 1):  # the fewest: page dimensions of length 1 stay inner
         if math.prod(shape[:lead]) != npages:
             continue
         found = _match_tail(shape, lead, page)

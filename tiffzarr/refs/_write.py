@@ -22,7 +22,7 @@ from tiffzarr.model import PagePath, TiffIndex
 from tiffzarr.reader import Missing
 from tiffzarr.refs._build import CodecChoice, ReferenceSet, Version, nest_references, references
 from tiffzarr.refs._check import expand_templates, is_metadata_key
-from tiffzarr.store import ZarrFormat
+from tiffzarr.store import OME_XML_KEY, ZarrFormat
 
 __all__ = ["RECORD_SIZE", "flatten_references", "write_parquet", "write_references"]
 
@@ -56,8 +56,10 @@ async def write_references(
     ``format="json"`` writes one JSON file (``version`` 1 or 0);
     ``format="parquet"`` writes a parquet reference folder (zarr v2 only, as
     fsspec's ``LazyReferenceMapper`` reads v2 chunk keys; ``version`` does not
-    apply). ``target_options`` are fsspec options for writing ``target``; the other
-    arguments are those of :func:`references`. Returns the reference set.
+    apply; the layout holds zarr documents and chunks only, so the OME-XML served at
+    ``OME/METADATA.ome.xml`` is left out). ``target_options`` are fsspec options for
+    writing ``target``; the other arguments are those of :func:`references`. Returns the
+    reference set.
 
     >>> import asyncio, numpy, tifffile, tempfile, os
     >>> folder = tempfile.mkdtemp()
@@ -202,8 +204,8 @@ def _records(
             for n in [min(record_size, total - r * record_size)]
         }
     for key, value in entries.items():
-        if is_metadata_key(key):
-            continue
+        if is_metadata_key(key) or key == OME_XML_KEY:
+            continue  # parquet sets hold zarr documents and chunks only: no OME-XML
         field, _, chunk = key.rpartition("/")
         if field not in grids:
             raise ValueError(f"chunk {key!r} belongs to no array")
