@@ -23,8 +23,13 @@ def _names(text: str) -> list[str]:
     return [t for t in (part.strip() for part in text.split(",")) if t]
 
 
-def _millis(text: str) -> list[int]:
-    return [int(t) for t in _names(text)]
+LOCAL = "local"
+"""The latency that means "from local paths, no HTTP"."""
+
+
+def _millis(text: str) -> list[int | None]:
+    """Latencies in ms; ``local`` (None) reads local paths instead of the server."""
+    return [None if t == LOCAL else int(t) for t in _names(text)]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -35,9 +40,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="tiny data sets, 1 run, 0 ms")
     parser.add_argument("--runs", type=int, help="runs per cell (default 5; --quick 1)")
-    parser.add_argument("--latency", type=_millis, help="ms per request (default 0,20,50)")
     parser.add_argument(
-        "--read-latency", type=_millis, help="ms per request for full reads (default 0,20)"
+        "--latency",
+        type=_millis,
+        help="ms per request (default 0,20,50); 'local' = local paths, no HTTP",
+    )
+    parser.add_argument(
+        "--read-latency",
+        type=_millis,
+        help="ms per request for full reads (default 0,20); 'local' as for --latency",
     )
     parser.add_argument("--datasets", type=_names, help="comma-separated (default: all)")
     parser.add_argument("--contenders", type=_names, help=f"of {', '.join(CONTENDERS)}")

@@ -8,12 +8,18 @@ last, like tifffile); ``*_local`` opens and reads a local file in one go.
 
 - **tiffzarr**: ``tiffzarr.open_store(series=0, level=0)`` + ``zarr.open_array(mode="r")``,
   zarr slicing.
-- **tifffile**: ``TiffFile(fsspec.open(url).open())`` + ``.series``; windows through
-  tifffile's own zarr store (``aszarr``), full reads with ``series.asarray()``.
+- **tifffile**: ``TiffFile(fsspec.open(url).open())`` (``TiffFile(path)`` for local
+  files) + ``.series``; windows through tifffile's own zarr store (``aszarr``), full
+  reads with ``series.asarray()``. tifffile resolves an OME-TIFF file set from local
+  paths only: over fsspec its series has the set's shape, but the planes of every
+  file but the first read as zeros (it logs "OME series failed to read ...
+  Missing data are zeroed"), so its window and read of a remote set are n/a.
 - **GDAL**: ``rasterio.open("/vsicurl/" + url)``, ``read(window=...)``; pages of a
-  multi-page file as ``GTIFF_DIR:n:`` datasets, found at open by listing its
-  ``subdatasets`` (GDAL itself opens only the first IFD). Configured by the
-  worker's environment (see :data:`GDAL_ENV`).
+  multi-page file (a stack, an ImageJ hyperstack, the files of an OME set) as
+  ``GTIFF_DIR:n:`` datasets, found at open by listing its ``subdatasets`` (GDAL
+  itself opens only the first IFD and knows neither ImageJ nor OME axes: the
+  plane of each page is worked out here, from the data set's layout). Configured by
+  the worker's environment (see :data:`GDAL_ENV`).
 - **async-tiff**: ``TIFF.open`` on an obstore ``HTTPStore`` (``LocalStore`` for local
   files), ``fetch_tiles`` + ``Tile.decode``. It reads tiled TIFFs only.
 
@@ -22,6 +28,10 @@ File sequences: tiffzarr opens the whole sequence as one store
 the peers have no remote sequence reader, so their "open" opens the first file
 and their window/read tasks read 64/all files, tifffile concurrently
 (:data:`SEQ_CONCURRENCY` in flight), GDAL one file after the other.
+
+OME-TIFF file sets: every contender opens the first (master) file; tiffzarr and
+tifffile (local paths only) resolve the whole set from its XML, GDAL and async-tiff
+open that one file.
 """
 
 from __future__ import annotations
@@ -85,10 +95,15 @@ class Job:
         return str(Path(self.base) / relpath)
 
     @property
-    def target(self) -> str:
-        """The file (or, for sequences, the first file)."""
+    def relpath(self) -> str:
+        """The file to open (for sequences and sets, the first file)."""
         ds = self.dataset
-        return self.location(ds.files[0] if ds.files else ds.path)
+        return ds.files[0] if ds.files else ds.path
+
+    @property
+    def target(self) -> str:
+        """Location of the file to open (for sequences and sets, the first file)."""
+        return self.location(self.relpath)
 
     def files(self, span: tuple[int, int] | None = None) -> list[str]:
         """Locations of the sequence's files ``[start, stop)`` (all when None)."""
@@ -161,13 +176,14 @@ def tiffzarr_local(job: Job) -> numpy.ndarray:
 
 @dataclasses.dataclass(slots=True)
 class _TifffileHandle:
-    file: Any
+    file: Any  # the fsspec file; None for a local path
     tif: Any
     series: Any
 
     def close(self) -> None:
         self.tif.close()
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
 
 def _tifffile_url(url: str) -> numpy.ndarray:
@@ -185,12 +201,22 @@ def _tifffile_files(urls: list[str]) -> numpy.ndarray:
     return sequence.asarray(ioworkers=SEQ_CONCURRENCY)
 
 
+TIFFFILE_REMOTE_SET = (
+    "tifffile resolves OME file sets from local paths only (over fsspec it zeroes the"
+    " planes of all files but the first)"
+)
+
+
 def tifffile_open(job: Job) -> _TifffileHandle:
     import fsspec
     import tifffile
 
-    file = fsspec.open(job.target, mode="rb").open()
-    tif = tifffile.TiffFile(file)
+    if not job.remote:
+        tif = tifffile.TiffFile(job.target)
+        file = None
+    else:
+        file = fsspec.open(job.target, mode="rb").open()
+        tif = tifffile.TiffFile(file)
     series = tif.series[0]
     series.shape  # noqa: B018 - the series is parsed lazily
     return _TifffileHandle(file, tif, series)
@@ -202,13 +228,18 @@ def tifffile_window(handle: _TifffileHandle, job: Job) -> numpy.ndarray:
     ds = job.dataset
     if ds.kind == "sequence":
         return _tifffile_files(job.files(ds.window[0]))
+    if ds.kind == "fileset" and job.remote:
+        raise NotApplicable(TIFFFILE_REMOTE_SET)
     array = zarr.open(handle.tif.aszarr(series=0, level=0), mode="r")
     return numpy.asarray(array[ds.window_slices])
 
 
 def tifffile_read(handle: _TifffileHandle, job: Job) -> numpy.ndarray:
-    if job.dataset.kind == "sequence":
+    ds = job.dataset
+    if ds.kind == "sequence":
         return _tifffile_files(job.files())
+    if ds.kind == "fileset" and job.remote:
+        raise NotApplicable(TIFFFILE_REMOTE_SET)
     return handle.series.levels[0].asarray()
 
 
@@ -232,15 +263,16 @@ def _gdal_path(job: Job, location: str) -> str:
     return f"/vsicurl/{location}" if job.remote else location
 
 
-def _gdal_pages(job: Job, span: tuple[int, int]) -> numpy.ndarray:
+def _gdal_planes(job: Job, *, window: bool) -> numpy.ndarray:
+    """The planes of the window (or all), one ``GTIFF_DIR:n:`` dataset per page."""
     import rasterio
 
-    target = _gdal_path(job, job.target)
-    pages = []
-    for page in range(*span):
-        with rasterio.open(f"GTIFF_DIR:{page + 1}:{target}") as src:
-            pages.append(src.read(1))
-    return numpy.stack(pages)
+    ds = job.dataset
+    planes = []
+    for relpath, page in ds.planes(window=window):
+        with rasterio.open(f"GTIFF_DIR:{page + 1}:{_gdal_path(job, job.location(relpath))}") as src:
+            planes.append(src.read(1))
+    return numpy.stack(planes).reshape(ds.window_shape if window else ds.shape)
 
 
 def _gdal_files(job: Job, locations: list[str]) -> numpy.ndarray:
@@ -258,8 +290,9 @@ def gdal_open(job: Job) -> Any:
 
     src = rasterio.open(_gdal_path(job, job.target))
     # GDAL opens page 1 only; listing the pages (each a subdataset) finds the rest
-    if job.dataset.kind == "stack" and len(src.subdatasets) != job.dataset.shape[0]:
-        raise ValueError(f"GDAL lists {len(src.subdatasets)} pages")
+    ds = job.dataset
+    if ds.kind in ("stack", "fileset") and len(src.subdatasets) != ds.pages_per_file:
+        raise ValueError(f"GDAL lists {len(src.subdatasets)} pages, not {ds.pages_per_file}")
     return src
 
 
@@ -267,8 +300,8 @@ def gdal_window(src: Any, job: Job) -> numpy.ndarray:
     from rasterio.windows import Window
 
     ds = job.dataset
-    if ds.kind == "stack":
-        return _gdal_pages(job, ds.window[0])
+    if ds.kind in ("stack", "fileset"):
+        return _gdal_planes(job, window=True)
     if ds.kind == "sequence":
         return _gdal_files(job, job.files(ds.window[0]))
     (y0, y1), (x0, x1) = ds.window
@@ -277,8 +310,8 @@ def gdal_window(src: Any, job: Job) -> numpy.ndarray:
 
 def gdal_read(src: Any, job: Job) -> numpy.ndarray:
     ds = job.dataset
-    if ds.kind == "stack":
-        return _gdal_pages(job, (0, ds.shape[0]))
+    if ds.kind in ("stack", "fileset"):
+        return _gdal_planes(job, window=False)
     if ds.kind == "sequence":
         return _gdal_files(job, job.files())
     return _samples_last(src.read())
@@ -315,7 +348,7 @@ def async_tiff_open(job: Job) -> _AsyncTiffHandle:
         store = LocalStore(job.base)
 
     async def open_tiff() -> Any:
-        return await TIFF.open(job.dataset.path, store=store)
+        return await TIFF.open(job.relpath, store=store)
 
     loop = asyncio.new_event_loop()
     return _AsyncTiffHandle(loop, loop.run_until_complete(open_tiff()))
@@ -420,10 +453,13 @@ LOCAL_CONTENDERS = ("tiffzarr", "tifffile", "tifffile-zarr", "gdal", "async-tiff
 REMOTE_CONTENDERS = ("tiffzarr", "tifffile", "gdal", "async-tiff")
 
 
-def applicable(contender: str, ds: Dataset, task: str) -> str | None:
-    """Why ``contender`` cannot do ``task`` on ``ds`` (None when it can), known beforehand."""
+def applicable(contender: str, ds: Dataset, task: str, *, remote: bool = True) -> str | None:
+    """Why ``contender`` cannot do ``task`` on ``ds`` (None when it can), known beforehand;
+    ``remote``: over HTTP (else from local paths)."""
     if getattr(CONTENDERS[contender], task) is None:
         return f"{contender} has no {task} here"
+    if contender == "tifffile" and ds.kind == "fileset" and remote and task in ("window", "read"):
+        return TIFFFILE_REMOTE_SET
     if contender == "async-tiff":
         if ds.kind == "sequence":
             return "async-tiff reads tiled TIFFs only"

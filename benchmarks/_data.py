@@ -13,11 +13,14 @@ real work and every run sees the same bytes.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -32,18 +35,20 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 GENERATOR_VERSION = 1
 """Bump when the generators change what they write."""
 
-Kind = Literal["tiled", "strips", "stack", "sequence"]
+Kind = Literal["tiled", "strips", "stack", "sequence", "fileset"]
 WINDOW_SEGMENTS = 64
-"""Segments (tiles, strips, pages or files) the window task reads."""
+"""Segments (tiles, strips, pages, planes or files) the window task reads."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Dataset:
     """One generated data set and the level-0 array every contender reads from it.
 
-    ``shape`` is the array as numpy sees it: ``(y, x)``, ``(y, x, samples)`` or
-    ``(pages, y, x)``. ``window`` is ``[start, stop)`` on the leading axes (the
-    rest are read whole): 8 x 8 tiles, 64 strips (1024 columns wide) or 64 pages/files.
+    ``shape`` is the array as numpy sees it (tifffile's series shape): ``(y, x)``,
+    ``(y, x, samples)``, or planes ``(..., y, x)`` enumerated by the leading axes
+    (pages of a ``stack``, files of a ``sequence``, pages of the files of a
+    ``fileset``). ``window`` is ``[start, stop)`` on the leading axes (the rest are
+    read whole): 8 x 8 tiles, 64 strips (1024 columns wide), 64 pages, planes or files.
     """
 
     name: str
@@ -73,6 +78,34 @@ class Dataset:
         """Decoded bytes of the whole level-0 array."""
         return int(numpy.prod(self.shape)) * numpy.dtype(self.dtype).itemsize
 
+    @property
+    def pages_per_file(self) -> int:
+        """Planes (pages) in each file of a ``stack``, ``sequence`` or ``fileset``."""
+        planes = math.prod(self.shape[:-2])
+        return planes // len(self.files) if self.files else planes
+
+    def planes(self, *, window: bool) -> list[tuple[str, int]]:
+        """``(file, page index)`` of every plane of the window (or of the whole array),
+        in C order of the leading axes: what a reader of single pages must open.
+
+        >>> ds = Dataset("x", "x", "fileset", "", (3, 2, 4, 4), "uint8", (1, 1, 4, 4),
+        ...              ((1, 3),), True, {}, files=("a", "b", "c"))
+        >>> ds.planes(window=True)
+        [('b', 0), ('b', 1), ('c', 0), ('c', 1)]
+        """
+        lead = self.shape[:-2]
+        spans = list(self.window) if window else []
+        spans += [(0, n) for n in lead[len(spans) :]]
+        per_file = self.pages_per_file
+        out = []
+        for index in itertools.product(*(range(a, b) for a, b in spans)):
+            flat = int(numpy.ravel_multi_index(index, lead))
+            if self.files:
+                out.append((self.files[flat // per_file], flat % per_file))
+            else:
+                out.append((self.path, flat))
+        return out
+
 
 def _tile_window(shape: tuple[int, ...], tile: int) -> tuple[tuple[int, int], ...]:
     ny, nx = -(-shape[0] // tile), -(-shape[1] // tile)
@@ -86,7 +119,7 @@ def _centred(size: int, length: int) -> tuple[int, int]:
 
 
 def datasets(*, quick: bool = False) -> list[Dataset]:
-    """The six data sets, full size or (``quick``) tiny."""
+    """The eight data sets, full size or (``quick``) tiny."""
     big, mid, tile = (2048, 2048, 128) if quick else (16384, 8192, 512)
     pages, page_shape = (80, (32, 24)) if quick else (500, (256, 200))
     nfiles, file_shape = (80, (32, 32)) if quick else (500, (256, 256))
@@ -186,7 +219,51 @@ def datasets(*, quick: bool = False) -> list[Dataset]:
             files=tuple(f"seq/frame_{i:04d}.tif" for i in range(nfiles)),
         )
     )
+    out += [_imagej(quick), _omeset(quick)]
     return out
+
+
+def _imagej(quick: bool) -> Dataset:
+    """An ImageJ hyperstack TZCYX; its window: 4 T x 8 Z x all C = 64 whole planes."""
+    t, z, c = (5, 10, 2) if quick else (20, 10, 2)
+    plane = (32, 24) if quick else (512, 512)
+    shape = (t, z, c, *plane)
+    window = (_centred(t, 4), _centred(z, 8), (0, c))
+    return Dataset(
+        "imagej",
+        "imagej_hyperstack.tif",
+        "stack",
+        f"ImageJ hyperstack TZCYX {t}x{z}x{c} of uint16 {plane[0]}x{plane[1]}, uncompressed,"
+        " contiguous (tifffile, imagej=True)",
+        shape,
+        "uint16",
+        (1, 1, 1, *plane),
+        window,
+        True,
+        {"shape": shape, "axes": "TZCYX"},
+    )
+
+
+def _omeset(quick: bool) -> Dataset:
+    """A multi-file OME-TIFF set TCZYX, one time point per file; its window: the
+    64 whole planes of 64 / (C x Z) consecutive files."""
+    t, c, z = (5, 2, 8) if quick else (50, 2, 4)
+    plane = (32, 24) if quick else (512, 512)
+    shape = (t, c, z, *plane)
+    return Dataset(
+        "omeset",
+        "omeset",
+        "fileset",
+        f"OME-TIFF set of {t} files, TCZYX {t}x{c}x{z} of uint16 {plane[0]}x{plane[1]}"
+        " (one T per file), uncompressed; the XML in the first file, BinaryOnly in the others",
+        shape,
+        "uint16",
+        (1, 1, 1, *plane),
+        (_centred(t, WINDOW_SEGMENTS // (c * z)),),
+        True,
+        {"shape": shape, "axes": "TCZYX", "order": "XYZCT"},
+        files=tuple(f"omeset/omeset_t{i:03d}.ome.tif" for i in range(t)),
+    )
 
 
 # -- pixels ------------------------------------------------------------------
@@ -357,6 +434,77 @@ def _write_seq(ds: Dataset, target: Path) -> None:
         tifffile.imwrite(target / Path(name).name, data, metadata=None)
 
 
+def _planes(shape: tuple[int, ...], seed: int) -> numpy.ndarray:
+    """Planes of ``shape`` (leading axes enumerate them), each its own seeded pattern."""
+    *lead, rows, cols = shape
+    out = numpy.empty((math.prod(lead), rows, cols), dtype="uint16")
+    for i in range(len(out)):
+        out[i] = pattern(0, rows, cols, dtype="uint16", seed=seed + i)
+    return out.reshape(shape)
+
+
+def _write_imagej(ds: Dataset, target: Path) -> None:
+    import tifffile
+
+    data = _planes(tuple(ds.params["shape"]), seed=2000)
+    metadata = {"axes": "TZCYX", "spacing": 2.0, "unit": "um", "finterval": 5.0}
+    tifffile.imwrite(target, data, imagej=True, resolution=(2.0, 2.0), metadata=metadata)
+
+
+OME_NS = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
+
+
+def _uuid(name: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'tiffzarr-benchmarks/' + name)}"
+
+
+def omeset_xml(ds: Dataset, index: int) -> str:
+    """The OME-XML of file ``index`` of the set, as Bio-Formats writes sets: the whole
+    description in the first file (every file named by ``UUID``/``FileName``), and in
+    the others ``BinaryOnly`` pointing at the first.
+
+    >>> ds = next(d for d in datasets(quick=True) if d.name == "omeset")
+    >>> omeset_xml(ds, 0).count("<TiffData "), "BinaryOnly" in omeset_xml(ds, 1)
+    (5, True)
+    """
+    names = [Path(f).name for f in ds.files]
+    head = f'<?xml version="1.0" encoding="UTF-8"?><OME xmlns="{OME_NS}"'
+    head += f' UUID="{_uuid(names[index])}" Creator="tiffzarr benchmarks">'
+    if index:
+        only = f'<BinaryOnly MetadataFile="{names[0]}" UUID="{_uuid(names[0])}"/>'
+        return f"{head}{only}</OME>"
+    t, c, z, y, x = ds.params["shape"]
+    pixels = (
+        f'<Pixels ID="Pixels:0" DimensionOrder="{ds.params["order"]}" Type="uint16"'
+        f' SizeX="{x}" SizeY="{y}" SizeZ="{z}" SizeC="{c}" SizeT="{t}" BigEndian="false"'
+        ' PhysicalSizeX="0.5" PhysicalSizeY="0.5" PhysicalSizeZ="2.0" TimeIncrement="5.0">'
+    )
+    channels = "".join(f'<Channel ID="Channel:0:{i}" SamplesPerPixel="1"/>' for i in range(c))
+    tiffdata = "".join(
+        f'<TiffData FirstT="{i}" FirstC="0" FirstZ="0" IFD="0" PlaneCount="{c * z}">'
+        f'<UUID FileName="{name}">{_uuid(name)}</UUID></TiffData>'
+        for i, name in enumerate(names)
+    )
+    image = f'<Image ID="Image:0" Name="omeset">{pixels}{channels}{tiffdata}</Pixels></Image>'
+    return f"{head}{image}</OME>"
+
+
+def _write_omeset(ds: Dataset, target: Path) -> None:
+    import tifffile
+
+    target.mkdir()
+    data = _planes(tuple(ds.params["shape"]), seed=3000)
+    for i, name in enumerate(ds.files):
+        planes = data[i].reshape(-1, *data.shape[-2:])  # C x Z pages, Z fastest (XYZCT)
+        tifffile.imwrite(
+            target / Path(name).name,
+            planes,
+            description=omeset_xml(ds, i),
+            resolution=(2.0, 2.0),
+            metadata=None,
+        )
+
+
 _WRITERS = {
     "cog": _write_cog,
     "zstd": _write_zstd,
@@ -364,6 +512,8 @@ _WRITERS = {
     "ome": _write_ome,
     "lzw": _write_lzw,
     "seq": _write_seq,
+    "imagej": _write_imagej,
+    "omeset": _write_omeset,
 }
 
 

@@ -6,6 +6,9 @@ competes with the contender for its interpreter lock, and every child starts
 with cold caches (fsspec, GDAL's ``/vsicurl/`` cache, tiffzarr's). The child
 marks the end of each phase and waits; the runner reads the server's request
 and byte counters at each mark, so open and window are counted apart.
+
+A latency of ``None`` means local paths: the worker reads the data directory, not
+the server (the ``local`` full read, and open/window "at" latency ``local``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ LOCAL_DATASET = "zstd"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Run:
-    """One process to start: ``contender`` does ``task`` on ``dataset`` at ``latency`` ms."""
+    """One process to start: ``contender`` does ``task`` on ``dataset`` at ``latency`` ms
+    (``None``: from local paths)."""
 
     contender: str
     dataset: str
@@ -75,8 +79,8 @@ def plan(
     *,
     contenders: list[str],
     tasks: list[str],
-    latencies: list[int],
-    read_latencies: list[int],
+    latencies: list[int | None],
+    read_latencies: list[int | None],
     runs: int,
 ) -> list[Run]:
     """Every run, repetitions outermost, contenders rotated within each cell.
@@ -107,7 +111,10 @@ def plan(
 
 def _skip(run: Run, ds: Dataset) -> list[Sample] | None:
     """n/a samples for a run that cannot measure anything, without starting it."""
-    reasons = {phase: applicable(run.contender, ds, phase) for phase in PHASES[run.task]}
+    remote = run.latency is not None
+    reasons = {
+        phase: applicable(run.contender, ds, phase, remote=remote) for phase in PHASES[run.task]
+    }
     first, last = PHASES[run.task][0], PHASES[run.task][-1]
     if reasons[first] is None and (reasons[last] is None or run.task == "window"):
         return None  # a window run that cannot read the window still measures the open
@@ -139,7 +146,7 @@ def execute(
     skipped = _skip(run, ds)
     if skipped is not None:
         return skipped
-    local = run.task == "local"
+    local = run.latency is None
     spec = {
         "contender": run.contender,
         "task": run.task,
@@ -269,5 +276,5 @@ def _progress_line(i: int, n: int, run: Run, samples: list[Sample], elapsed: flo
             parts.append(f"{s.phase} {s.seconds:.3f} s {s.requests} req")
         else:
             parts.append(f"{s.phase} {s.status}")
-    head = f"[{i}/{n} {elapsed:6.0f} s] {run.task:6} {run.dataset:5} {latency:6} {run.contender:13}"
+    head = f"[{i}/{n} {elapsed:6.0f} s] {run.task:6} {run.dataset:6} {latency:6} {run.contender:13}"
     return f"{head} {'; '.join(parts)}"

@@ -8,6 +8,7 @@ contenders return the same pixels, and that the report says what it measured.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import zlib
@@ -24,7 +25,13 @@ tifffile = pytest.importorskip("tifffile")
 from benchmarks import __main__ as cli  # noqa: E402
 from benchmarks._contenders import CONTENDERS, LOCAL_CONTENDERS, applicable  # noqa: E402
 from benchmarks._data import datasets, ensure_all  # noqa: E402
-from benchmarks._report import checks, render, summarise  # noqa: E402
+from benchmarks._report import (  # noqa: E402
+    checks,
+    phase_table,
+    render,
+    series_section,
+    summarise,
+)
 from benchmarks._runner import Run, Sample, plan  # noqa: E402
 from benchmarks._worker import MARK, measure  # noqa: E402
 
@@ -45,8 +52,10 @@ def quick_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _expected(root: Path, name: str, task: str) -> numpy.ndarray:
     """What a contender must return, read with tifffile from the local file(s)."""
     ds = QUICK[name]
-    if ds.files:
+    if ds.kind == "sequence":
         whole = numpy.stack([tifffile.imread(root / f) for f in ds.files])
+    elif ds.kind == "fileset":  # tifffile resolves the OME set from its first file
+        whole = tifffile.imread(root / ds.files[0], series=0)
     else:
         whole = tifffile.imread(root / ds.path, series=0, level=0)
     return whole[ds.window_slices] if task == "window" else whole
@@ -67,7 +76,7 @@ def test_contender_reads_local_copy(quick_data: Path, contender: str, name: str,
     with contextlib.redirect_stdout(out):
         measure({**spec, "base": str(quick_data), "handshake": False})
     marks = _marks(out.getvalue())
-    reason = applicable(contender, QUICK[name], task)
+    reason = applicable(contender, QUICK[name], task, remote=False)
     if reason is not None:
         statuses = {m["status"] for phase, m in marks.items() if phase != "ready"}
         assert statuses in ({"n/a"}, {"ok", "n/a"}), marks
@@ -112,18 +121,102 @@ def test_quick_run_end_to_end(quick_data: Path, tmp_path: Path) -> None:
     assert "| zstd | 0 ms |" in text and "| zstd | local |" in text
 
 
+def tifffile_cells(section: str) -> list[str]:
+    """The ratio in tifffile's column of every table row of a report section."""
+    ratios: list[str] = []
+    column = None
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if "tifffile + fsspec" in cells:
+            column = cells.index("tifffile + fsspec")
+        elif column is not None and len(cells) > column and cells[0] and cells[0][0] != "-":
+            ratios += [word for word in cells[column].split() if word.endswith("x")]
+    return ratios
+
+
+def test_quick_series_run_local_and_http(quick_data: Path, tmp_path: Path) -> None:
+    """The bioimaging series cells: ImageJ hyperstack and OME file set, from local paths
+    (``--latency local``: no requests) and over HTTP, in one run, reported against tifffile."""
+    out, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    argv = ["--quick", "--datasets", "imagej,omeset", "--tasks", "window", "--latency", "local,0"]
+    argv += ["--data-dir", str(quick_data), "--out", str(out), "--json", str(raw), "-q"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(argv) == 0
+    samples = [Sample(**s) for s in json.loads(raw.read_text())["samples"]]
+    got = {(s.dataset, s.phase, s.latency, s.contender): s for s in samples}
+    for name in ("imagej", "omeset"):
+        expected = _expected(quick_data, name, "window")
+        crc = zlib.crc32(numpy.ascontiguousarray(expected).tobytes())
+        for latency in (None, 0):
+            for contender in ("tiffzarr", "tifffile", "gdal", "async-tiff"):
+                opened = got[(name, "open", latency, contender)]
+                assert opened.status == "ok", opened
+                assert (opened.requests == 0) == (latency is None), opened
+            window = got[(name, "window", latency, "async-tiff")]
+            assert window.status == "n/a", window  # strips: async-tiff reads tiles only
+            readers = ["tiffzarr", "gdal"]
+            if name == "omeset" and latency is not None:
+                window = got[(name, "window", latency, "tifffile")]
+                assert window.status == "n/a" and "local paths only" in window.detail
+            else:
+                readers.append("tifffile")
+            for contender in readers:
+                window = got[(name, "window", latency, contender)]
+                assert window.status == "ok" and window.crc32 == crc, window
+    # over HTTP tiffzarr opens every file of the set; the peers open only the first
+    assert got[("omeset", "open", 0, "tiffzarr")].requests >= len(QUICK["omeset"].files)
+    text = out.read_text()
+    series = text.split("## Bioimaging series")[1]
+    assert "| omeset | local |" in series and "| imagej | 0 ms |" in series
+    assert tifffile_cells(series).count("1.00x") == 7  # against itself, all but its n/a window
+    assert "| omeset | local |" not in text.split("## Bioimaging series")[0]
+    assert "latencies local, 0 ms per request" in text
+
+
+def test_dataset_planes_address_the_window() -> None:
+    """GDAL's page-by-page reads: 64 window planes, in the right file and page."""
+    imagej, omeset = QUICK["imagej"], QUICK["omeset"]
+    for ds in (imagej, omeset, QUICK["stack"]):
+        planes = ds.planes(window=True)
+        assert len(planes) == 64 and len(set(planes)) == 64
+        assert len(ds.planes(window=False)) == numpy.prod(ds.shape[:-2])
+    (t0, _), (z0, _), _ = imagej.window
+    _, z, c = imagej.shape[:3]
+    assert imagej.planes(window=True)[0] == (imagej.path, (t0 * z + z0) * c)
+    files = {name for name, _ in omeset.planes(window=True)}
+    assert files == set(omeset.files[slice(*omeset.window[0])])
+    assert omeset.pages_per_file == 16
+
+
+def test_omeset_is_a_set_as_bio_formats_writes_it(quick_data: Path) -> None:
+    """The first file's XML names every file by UUID; the others are BinaryOnly."""
+    ds = QUICK["omeset"]
+    with tifffile.TiffFile(quick_data / ds.files[0]) as tif:
+        series = tif.series[0]
+        assert (series.kind, series.axes, series.shape) == ("ome", "TCZYX", ds.shape)
+        assert all(Path(f).name in tif.ome_metadata for f in ds.files)
+    with tifffile.TiffFile(quick_data / ds.files[1]) as tif:
+        assert "BinaryOnly" in tif.pages[0].description
+        assert tif.series[0].kind == "generic"
+    with tifffile.TiffFile(quick_data / QUICK["imagej"].path) as tif:
+        assert tif.is_imagej and tif.series[0].axes == "TZCYX"
+        assert tif.series[0].shape == QUICK["imagej"].shape
+
+
 def test_plan_interleaves_and_rotates() -> None:
     chosen = [QUICK["zstd"], QUICK["seq"]]
     runs = plan(
         chosen,
         contenders=["tiffzarr", "tifffile", "gdal"],
         tasks=["open", "window", "read"],
-        latencies=[0, 50],
+        latencies=[None, 0, 50],
         read_latencies=[20],
         runs=2,
     )
     cells = {(r.dataset, r.task, r.latency) for r in runs}
     assert cells == {
+        ("zstd", "window", None),  # local paths
+        ("seq", "window", None),
         ("zstd", "window", 0),
         ("zstd", "window", 50),
         ("zstd", "read", 20),
@@ -140,10 +233,10 @@ def test_plan_interleaves_and_rotates() -> None:
 def _sample(
     contender: str, seconds: float | None = None, requests: int | None = None, **kw: object
 ) -> Sample:
-    fields: dict = {"task": "window", "phase": "window", "latency": 50, "rep": 0, "status": "ok"}
-    fields.update(seconds=seconds, requests=requests, bytes=1, rss=1, crc32=1)
+    fields: dict = {"dataset": "cog", "task": "window", "phase": "window", "latency": 50}
+    fields.update(rep=0, status="ok", seconds=seconds, requests=requests, bytes=1, rss=1, crc32=1)
     fields.update(kw)
-    return Sample(contender, "cog", **fields)
+    return Sample(contender, **fields)
 
 
 def test_summary_medians_ratios_and_checks() -> None:
@@ -188,6 +281,32 @@ def test_summary_medians_ratios_and_checks() -> None:
     )
     assert "0.200 s 0.50x · 2 (2-3) req" in text
     assert "requests varied between runs (2-3)" in text
+
+
+def test_series_section_ratios_to_tifffile() -> None:
+    """The bioimaging data sets: ratios to tifffile (not the best peer), local rows first,
+    out of the general tables and of issue #4's checks; local opens are no request check."""
+    samples = []
+    for latency in (None, 20):
+        row = {"dataset": "imagej", "latency": latency}
+        samples += [
+            _sample("tiffzarr", 0.2, 0 if latency is None else 1, **row),
+            _sample("tifffile", 0.4, 0 if latency is None else 2, **row),
+            _sample("gdal", 0.1, 0 if latency is None else 4, **row),
+        ]
+    samples = [dataclasses.replace(s, phase="open") for s in samples]
+    samples += [_sample("tiffzarr", 0.5, 3, latency=None, phase="open", dataset="zstd")]
+    samples += [_sample("gdal", 0.5, 0, latency=None, phase="open", dataset="zstd")]
+    summary = summarise(samples)
+    cell = summary[("imagej", "open", 20)]["tiffzarr"]
+    assert cell.vs_reference == pytest.approx(0.5) and cell.ratio == pytest.approx(2.0)
+    assert checks(summary) == []  # imagej is issue #11's; a local open counts no requests
+    section = series_section(summary, [QUICK["imagej"]])
+    table = "\n".join(section)
+    assert table.index("| imagej | local |") < table.index("| imagej | 20 ms |")
+    assert "0.200 s 0.50x" in table and "0.400 s 1.00x" in table and "0.100 s 0.25x" in table
+    general = phase_table(summary, "open", [QUICK["zstd"]])
+    assert "imagej" not in general and "| zstd | local |" in general
 
 
 def test_runs_are_skipped_when_nothing_applies() -> None:

@@ -137,6 +137,22 @@ class TagArray:
             return values + wraps.astype("<u8") * np.uint64(2**32)
         return values
 
+    def correct(self, values: Sequence[int] | np.ndarray, /) -> None:
+        """Replace all values with corrected ones, keeping this array (and the pages
+        that hold it): for offsets or counts a format stores wrongly in a way only
+        the whole file reveals (LSM's 32-bit offsets, its byte counts).
+
+        >>> arr = TagArray.from_values([8, 4])
+        >>> arr.correct([8, 2**32 + 4]); arr[1]
+        4294967300
+        """
+        arr = np.asarray(values).astype("<u8", copy=False).reshape(-1)
+        if len(arr) != self.count:
+            raise ValueError(f"{len(arr)} corrected values for an array of {self.count}")
+        self._windows.clear()
+        for w in range(-(-self.count // WINDOW)):
+            self._windows[w] = arr[w * WINDOW : (w + 1) * WINDOW]
+
     def __getitem__(self, index: int) -> int:
         window = self._windows.get(index // WINDOW)
         if window is None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from tiffzarr.errors import LimitError, TiffFormatError
 from tiffzarr.format import Header, TagValue, decode_value
 from tiffzarr.io import open_source
-from tiffzarr.io._urls import Base, protocol_of
+from tiffzarr.io._urls import Base, absolute_url, protocol_of
 from tiffzarr.model import WINDOW, Ifd, SegmentTable, TiffIndex
 from tiffzarr.reader._cache import ByteCache
 
@@ -126,7 +126,7 @@ class FileContext:
 
     async def companion(self, name: str, /) -> TiffIndex:
         url = member_url(self._index.url, name)
-        if url == self._index.url:
+        if url in (self._index.url, absolute_url(self._index.url)):
             return self._index
         future = self._members.get(url)
         if future is None:
@@ -145,6 +145,18 @@ class FileContext:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise TiffFormatError(f"the file is not UTF-8 text: {exc}", url=url) from exc
+
+    async def companion_bytes(
+        self, name: str, /, offset: int = 0, length: int | None = None
+    ) -> bytes:
+        url = member_url(self._index.url, name)
+        source = open_source(url, storage_options=self.storage_options)
+        size = await source.size()
+        offset = min(max(offset, 0), size)
+        length = size - offset if length is None else min(max(length, 0), size - offset)
+        if length > MAX_TEXT_BYTES:
+            raise LimitError(f"{length} bytes of a set's file exceed {MAX_TEXT_BYTES}", url=url)
+        return await source.read(offset, length)
 
     def warn(self, message: str, /) -> None:
         self._warn(message)

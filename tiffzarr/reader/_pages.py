@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from tiffzarr.errors import TiffFormatError, TiffZarrError
-from tiffzarr.format import Compression, Header, PageLayout, page_layout
+from tiffzarr.format import Compression, Header, PageLayout, TagValue, page_layout
+from tiffzarr.format._lsm import CZ_LSMINFO_TAG, misplaced_bitspersample
 from tiffzarr.format._template import IfdTemplate
 from tiffzarr.model import Ifd, OffsetFix, Page, PageCheck, SegmentTable, TagArray, format_path
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._ifdread import WalkedIfd
 
-__all__ = ["build_page"]
+__all__ = ["build_page", "is_lsm"]
 
 GEOMETRY_TAGS = frozenset(
     {256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 338, 339,
      530, 32997, 32998}
 )  # fmt: skip
+
+
+def is_lsm(chain: Sequence[WalkedIfd], /) -> bool:
+    """Whether the first IFD says the file is a Zeiss LSM file."""
+    return bool(chain) and CZ_LSMINFO_TAG in chain[0].ifd.entries
 
 
 def build_page(
@@ -30,15 +36,17 @@ def build_page(
     url: str,
     ndpi: bool,
     checks: Mapping[int, tuple[IfdTemplate, int]] | None = None,
+    lsm: bool = False,
 ) -> Page:
     """Build the page (and its SubIFD pages) of an image IFD.
 
     A page whose tags do not describe a readable image keeps the error that
-    says why, instead of raising: other pages of the file stay usable.
+    says why, instead of raising: other pages of the file stay usable. ``lsm``:
+    the file is a Zeiss LSM file (its BitsPerSample may be misplaced).
     """
     ifd = walked.ifd
     try:
-        layout, segments = _geometry(walked, cache=cache, header=header, ndpi=ndpi)
+        layout, segments = _geometry(walked, cache=cache, header=header, ndpi=ndpi, lsm=lsm)
         predicted = (checks or {}).get(ifd.offset)
         if predicted is not None:
             segments = dataclasses.replace(segments, check=PageCheck(*predicted))
@@ -49,7 +57,7 @@ def build_page(
     subifds = tuple(
         None
         if sub is None
-        else build_page(sub, cache=cache, header=header, url=url, ndpi=ndpi, checks=checks)
+        else build_page(sub, cache=cache, header=header, url=url, ndpi=ndpi, checks=checks, lsm=lsm)
         for sub in walked.subifds
     )
     offsets = ifd.values.get(330)
@@ -68,7 +76,7 @@ def build_page(
 
 
 def _geometry(
-    walked: WalkedIfd, *, cache: ByteCache, header: Header, ndpi: bool
+    walked: WalkedIfd, *, cache: ByteCache, header: Header, ndpi: bool, lsm: bool = False
 ) -> tuple[PageLayout, SegmentTable]:
     ifd = walked.ifd
     for code, reason in walked.invalid.items():
@@ -81,7 +89,8 @@ def _geometry(
         own = 325 if offsets_code == 324 else 279
         counts_code = next((c for c in (own, 325, 279) if c in entries), own)
         offsets = _tag_array(ifd, offsets_code, cache=cache, header=header, ndpi=ndpi)
-        layout = page_layout(ifd.values, nsegments=offsets.count)
+        values = _lsm_values(ifd, cache, header) if lsm else ifd.values
+        layout = page_layout(values, nsegments=offsets.count)
         if counts_code in entries:
             counts = _tag_array(ifd, counts_code, cache=cache, header=header, ndpi=False)
         elif layout.compression == Compression.NONE:
@@ -103,6 +112,17 @@ def _geometry(
     table = SegmentTable(offsets, counts)
     _check_bounds(table, layout, cache.size, offsets_code)
     return layout, table
+
+
+def _lsm_values(ifd: Ifd, cache: ByteCache, header: Header) -> Mapping[int, TagValue]:
+    """The IFD's values with the BitsPerSample an LSM writer stored out of place (when
+    its bytes are at hand)."""
+    entry = ifd.entries.get(258)
+    offset = None if entry is None else misplaced_bitspersample(entry, header.byteorder)
+    data = None if offset is None else cache.find(offset, 4)
+    if data is None:
+        return ifd.values
+    return {**ifd.values, 258: np.frombuffer(data, header.byteorder + "u2")}
 
 
 def _tag_array(ifd: Ifd, code: int, *, cache: ByteCache, header: Header, ndpi: bool) -> TagArray:

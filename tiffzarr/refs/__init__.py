@@ -8,7 +8,7 @@
 >>> refs.fallbacks
 {}
 >>> store = asyncio.run(open_references(refs))
->>> int(zarr.open_array(store, mode="r")[10, 20])
+>>> int(zarr.open_group(store, mode="r")["0/0"][10, 20])
 660
 """
 

@@ -107,7 +107,7 @@ async def references(
     >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
     >>> tifffile.imwrite(path, numpy.zeros((64, 64), "uint16"), tile=(32, 32),
     ...                  compression="zlib")
-    >>> refs = asyncio.run(references(path, target_url=path + ".json"))
+    >>> refs = asyncio.run(references(path, series=0, level=0, target_url=path + ".json"))
     >>> refs["templates"], refs["refs"]["0.1"][0], json.loads(refs["refs"][".zarray"])["compressor"]
     ({'u': 'a.tif'}, '{{u}}', {'id': 'zlib', 'level': 6})
     """

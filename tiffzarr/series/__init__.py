@@ -61,7 +61,7 @@ INTERPRETERS: tuple[Interpreter, ...] = (
     _nih,
 )
 """The specific interpreters in the order they are tried; the generic one comes last."""
-CHAIN_ENDS: tuple[ChainEnds, ...] = ()
+CHAIN_ENDS: tuple[ChainEnds, ...] = (_imagej.first_ifd_suffices,)
 """The tests of formats whose first IFD can describe all the image data."""
 
 
@@ -88,6 +88,7 @@ async def interpret(context: SeriesContext, /) -> Interpretation:
         found = await interpreter.series(context)
         if found.series or interpreter.FALLBACK == "generic":
             break
+        found = None  # "next": as if not detected (tifffile goes on, to uniform at last)
     if found is None:
         found = Interpretation(_generic.file_series(index))
     elif not found.series:

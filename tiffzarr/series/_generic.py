@@ -21,6 +21,7 @@ import numpy as np
 
 from tiffzarr.format import PageLayout
 from tiffzarr.model import ArrayModel, Page, Series, TiffIndex, array_from_pages
+from tiffzarr.series._pages import resolution_scales
 from tiffzarr.series._protocol import Fallback, Interpretation, SeriesContext
 
 __all__ = [
@@ -75,16 +76,26 @@ def file_series(index: TiffIndex, /) -> tuple[Series, ...]:
     if _is_uniform(index):
         pages = list(index.pages)
         level = _array(index, pages, generic=False)
-        return (Series(name="", kind="uniform", levels=(level,)),)
+        scales = resolution_scales(pages[0])
+        return (Series(name="", kind="uniform", levels=(level,), scales=scales),)
     return generic_series(index)
 
 
 def generic_series(index: TiffIndex, /) -> tuple[Series, ...]:
     """The generic series of the file: its pages grouped by layout (see the module
     docstring)."""
-    arrays = [(is_subifd, _array(index, pages)) for is_subifd, pages in _generic_groups(index)]
-    pyramids = _pyramidize(arrays)
-    return tuple(Series(name="", kind="generic", levels=tuple(levels)) for levels in pyramids)
+    groups = _generic_groups(index)
+    arrays = [(is_subifd, _array(index, pages)) for is_subifd, pages in groups]
+    first = {id(array): pages[0] for (_, array), (_, pages) in zip(arrays, groups, strict=True)}
+    return tuple(
+        Series(
+            name="",
+            kind="generic",
+            levels=tuple(levels),
+            scales=resolution_scales(first[id(levels[0])]),
+        )
+        for levels in _pyramidize(arrays)
+    )
 
 
 def _is_uniform(index: TiffIndex) -> bool:

@@ -73,6 +73,14 @@ class SeriesContext(Protocol):
         """A text file of the set (an OME companion XML), by its file name."""
         ...
 
+    async def companion_bytes(
+        self, name: str, /, offset: int = 0, length: int | None = None
+    ) -> bytes:
+        """Bytes of another file of the set (an NDTiff index, another file's header
+        block), by its file name: all of it, or ``length`` bytes at ``offset``
+        (fewer where the file ends)."""
+        ...
+
     def warn(self, message: str, /) -> None:
         """Report something the file gets wrong (a :class:`TiffFormatWarning`)."""
         ...

@@ -19,7 +19,6 @@ or a list of attribute dicts).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,32 +26,12 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from tiffzarr.format._ome import SCALE_ATTRS, SCHEMA, dimension_order, pixel_type, xml_element
+
 __all__ = ["OmeImage", "ome_xml"]
 
-_SCHEMA = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
-_TYPES = {
-    "b1": "bit",
-    "u1": "uint8",
-    "u2": "uint16",
-    "u4": "uint32",
-    "i1": "int8",
-    "i2": "int16",
-    "i4": "int32",
-    "f4": "float",
-    "f8": "double",
-    "c8": "complex",
-    "c16": "double-complex",
-}
-_PIXEL_ATTRS = (
-    "PhysicalSizeX",
-    "PhysicalSizeXUnit",
-    "PhysicalSizeY",
-    "PhysicalSizeYUnit",
-    "PhysicalSizeZ",
-    "PhysicalSizeZUnit",
-    "TimeIncrement",
-    "TimeIncrementUnit",
-)
+_PIXEL_ATTRS = tuple(name for attrs in SCALE_ATTRS.values() for name in attrs)
+"""The metadata keys written as ``Pixels`` attributes: physical sizes and units."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +70,7 @@ class OmeImage:
 
     @property
     def dimension_order(self) -> str:
-        lead = [a for a in reversed(self.axes) if a in "TZC"]
-        return "XY" + "".join(lead) + "".join(a for a in "ZCT" if a not in lead)
+        return dimension_order(self.axes)
 
     @property
     def planes(self) -> int:
@@ -104,7 +82,7 @@ class OmeImage:
         """The ``<Image>`` element for series ``index`` whose first IFD is ``first_ifd``."""
         sizes = self.sizes
         samples = sizes["S"]
-        dtype = _TYPES.get(self.dtype.newbyteorder("=").str[1:])
+        dtype = pixel_type(self.dtype)
         if dtype is None:
             raise ValueError(f"OME-TIFF cannot hold {self.dtype}")
         meta = self.metadata
@@ -125,17 +103,17 @@ class OmeImage:
         if self.dtype.kind == "c":
             pixels["SignificantBits"] = self.dtype.itemsize * 4
         channels = "".join(
-            _tag(
+            xml_element(
                 "Channel",
                 {"ID": f"Channel:{index}:{c}", "SamplesPerPixel": samples, **attrs},
                 "<LightPath/>",
             )
             for c, attrs in enumerate(_channels(meta.get("Channel"), sizes["C"]))
         )
-        tiffdata = _tag("TiffData", {"IFD": first_ifd, "PlaneCount": self.planes})
+        tiffdata = xml_element("TiffData", {"IFD": first_ifd, "PlaneCount": self.planes})
         name = {"Name": meta["Name"]} if "Name" in meta else {}
-        body = _tag("Pixels", pixels, channels + tiffdata)
-        return _tag("Image", {"ID": f"Image:{index}", **name}, body)
+        body = xml_element("Pixels", pixels, channels + tiffdata)
+        return xml_element("Image", {"ID": f"Image:{index}", **name}, body)
 
 
 def _channels(value: Any, count: int) -> list[dict[str, Any]]:
@@ -154,19 +132,6 @@ def _channels(value: Any, count: int) -> list[dict[str, Any]]:
     return channels
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer() and not math.isinf(value):
-        return repr(value)
-    return str(value)
-
-
-def _tag(name: str, attrs: Mapping[str, Any], body: str | None = None) -> str:
-    text = "".join(f" {k}={quoteattr(_format(v))}" for k, v in attrs.items())
-    return f"<{name}{text}/>" if body is None else f"<{name}{text}>{body}</{name}>"
-
-
 def ome_xml(
     images: Sequence[OmeImage], /, *, uuid: str | None = None, creator: str = "tiffzarr"
 ) -> str:
@@ -180,8 +145,8 @@ def ome_xml(
         elements.append(image.element(index, ifd))
         ifd += image.planes
     head = (
-        f'<OME xmlns="{_SCHEMA}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        f'xsi:schemaLocation="{_SCHEMA} {_SCHEMA}/ome.xsd" UUID="urn:uuid:{uuid}" '
+        f'<OME xmlns="{SCHEMA}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'xsi:schemaLocation="{SCHEMA} {SCHEMA}/ome.xsd" UUID="urn:uuid:{uuid}" '
         f"Creator={quoteattr(creator)}>"
     )
     return '<?xml version="1.0" encoding="UTF-8"?>' + head + "".join(elements) + "</OME>"
