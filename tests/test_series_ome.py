@@ -555,3 +555,35 @@ def test_tiffzarr_ome_pyramid_reads_back_with_its_axes_and_sizes(tmp_path: Path)
     assert [c.name for c in s.channels] == ["a", "b"]
     assert np.array_equal(tiffzarr.imread(str(path)), data)
     assert_like_tifffile(path, index)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_references_of_a_set_name_each_file_relative_and_read_with_plain_fsspec(
+    tmp_path: Path, zarr_format: int
+) -> None:
+    from fsspec.implementations.reference import ReferenceFileSystem
+    from zarr.storage import FsspecStore
+
+    names, data = write_set(tmp_path)
+    target = tmp_path / "set.json"
+    refs = tiffzarr.write_references(
+        str(tmp_path / names[0]),
+        str(target),
+        series=0,
+        level=0,
+        zarr_format=zarr_format,
+        target_url=str(target),
+    )
+    assert sorted(refs["templates"].values()) == sorted(names)  # one template per file
+    # plain fsspec does not resolve relative targets: the documented template overrides
+    overrides = {k: str(tmp_path / v) for k, v in refs["templates"].items()}
+    fs = ReferenceFileSystem(
+        str(target), remote_protocol="file", asynchronous=True, template_overrides=overrides
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numcodecs.* codecs in v3 metadata warn
+        got = zarr.open_array(FsspecStore(fs, read_only=True, path=""), mode="r")[...]
+        again = zarr.open_array(tiffzarr.open_references(str(target)), mode="r")[...]
+    assert np.array_equal(got, data) and np.array_equal(again, data)
+    hierarchy = tiffzarr.references(str(tmp_path / names[0]), target_url=str(target))
+    assert "OME/METADATA.ome.xml" in hierarchy["refs"]  # the OME-XML travels with the set

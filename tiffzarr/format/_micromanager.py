@@ -44,7 +44,6 @@ __all__ = [
     "MicroManagerHeader",
     "NdtiffEntry",
     "NdtiffGrid",
-    "bounded_json",
     "member_names",
     "mmstack_axes",
     "mmstack_shape",
@@ -325,42 +324,6 @@ def summary_channels(
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def bounded_json(value: Any, /, *, items: int = 256, text: int = 4096, depth: int = 8) -> Any:
-    """``value`` (parsed JSON, or plain Python values) made small enough to keep as
-    attributes: lists and objects cut to ``items`` entries (a cut list ends with a
-    note of how many were left out), strings to ``text`` characters, nesting to
-    ``depth``; numbers that JSON cannot hold (NaN, infinities) become strings.
-
-    >>> bounded_json({"a": list(range(5)), "b": "x" * 9, "c": float("nan")}, items=3, text=4)
-    {'a': [0, 1, 2, '... 2 more'], 'b': 'xxxx...', 'c': 'nan'}
-    """
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    if isinstance(value, str):
-        return value if len(value) <= text else value[:text] + "..."
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, np.generic):
-        return bounded_json(value.item(), items=items, text=text, depth=depth)
-    if depth <= 0:
-        return "..."
-    if isinstance(value, Mapping):
-        keys = list(value)[:items]
-        return {
-            str(k)[:text]: bounded_json(value[k], items=items, text=text, depth=depth - 1)
-            for k in keys
-        }
-    if isinstance(value, Sequence | np.ndarray):
-        seq = list(value[:items])
-        out = [bounded_json(v, items=items, text=text, depth=depth - 1) for v in seq]
-        if len(value) > items:
-            out.append(f"... {len(value) - items} more")
-        return out
-    return str(value)[:text]
 
 
 @dataclass(frozen=True, slots=True)

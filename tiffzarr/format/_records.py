@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +22,15 @@ import numpy as np
 
 from tiffzarr.errors import TiffFormatError
 
-__all__ = ["LIST_LIMIT", "Cursor", "RecordTruncated", "decode_text", "jsonable", "truncated"]
+__all__ = [
+    "LIST_LIMIT",
+    "Cursor",
+    "RecordTruncated",
+    "bounded_json",
+    "decode_text",
+    "jsonable",
+    "truncated",
+]
 
 LIST_LIMIT = 64
 """Longest list :func:`jsonable` keeps; longer numeric arrays are summarised."""
@@ -171,3 +179,39 @@ def _summary(values: np.ndarray) -> dict[str, Any]:
     else:
         out["min"], out["max"] = _number(low), _number(high)
     return out
+
+
+def bounded_json(value: Any, /, *, items: int = 256, text: int = 4096, depth: int = 8) -> Any:
+    """``value`` (parsed JSON, or plain Python values) made small enough to keep as
+    attributes: lists and objects cut to ``items`` entries (a cut list ends with a
+    note of how many were left out), strings to ``text`` characters, nesting to
+    ``depth``; numbers that JSON cannot hold (NaN, infinities) become strings.
+
+    >>> bounded_json({"a": list(range(5)), "b": "x" * 9, "c": float("nan")}, items=3, text=4)
+    {'a': [0, 1, 2, '... 2 more'], 'b': 'xxxx...', 'c': 'nan'}
+    """
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if isinstance(value, str):
+        return value if len(value) <= text else value[:text] + "..."
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, np.generic):
+        return bounded_json(value.item(), items=items, text=text, depth=depth)
+    if depth <= 0:
+        return "..."
+    if isinstance(value, Mapping):
+        keys = list(value)[:items]
+        return {
+            str(k)[:text]: bounded_json(value[k], items=items, text=text, depth=depth - 1)
+            for k in keys
+        }
+    if isinstance(value, Sequence | np.ndarray):
+        seq = list(value[:items])
+        out = [bounded_json(v, items=items, text=text, depth=depth - 1) for v in seq]
+        if len(value) > items:
+            out.append(f"... {len(value) - items} more")
+        return out
+    return str(value)[:text]

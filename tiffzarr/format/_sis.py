@@ -23,6 +23,8 @@ import struct
 from datetime import datetime
 from typing import Any
 
+from tiffzarr.format._records import decode_text
+
 __all__ = [
     "GENERAL_SIZE",
     "HEAD_SIZE",
@@ -45,14 +47,6 @@ SIS_AXES = {"Band": "C"}
 """INI dimension names whose axis letter is not their initial."""
 
 
-def _text(data: bytes) -> str:
-    data = data.split(b"\x00", 1)[0]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
 def parse_sis_head(data: bytes, /) -> tuple[dict[str, Any], int]:
     """The name and date of an OlympusSIS structure and its number of entries;
     :class:`ValueError` if ``data`` is not one.
@@ -67,7 +61,7 @@ def parse_sis_head(data: bytes, /) -> tuple[dict[str, Any], int]:
     magic, minute, hour, day, month, year, name, count = HEAD.unpack_from(data)
     if magic != b"SIS0":
         raise ValueError(f"no OlympusSIS structure (magic {magic!r})")
-    out: dict[str, Any] = {"name": _text(name)}
+    out: dict[str, Any] = {"name": decode_text(name)}
     with contextlib.suppress(ValueError):  # not a date: left out, as tifffile does
         out["datetime"] = datetime(1900 + year, month + 1, day, hour, minute).isoformat()
     return out, min(count, MAX_ENTRIES) if count >= 0 else 0
@@ -95,8 +89,8 @@ def parse_sis_general(data: bytes, /) -> dict[str, Any]:
         "pixelsizex": xcal * scale,
         "pixelsizey": ycal * scale,
         "magnification": magnification,
-        "cameraname": _text(camera),
-        "picturetype": _text(picture),
+        "cameraname": decode_text(camera),
+        "picturetype": decode_text(picture),
     }
     return {
         k: v if not isinstance(v, float) or math.isfinite(v) else str(v) for k, v in out.items()

@@ -25,7 +25,7 @@ __all__ = ["MAX_TEXT_BYTES", "MAX_VALUE_BYTES", "FileContext", "Missing", "membe
 MAX_VALUE_BYTES = 256 * 2**20
 """Largest tag value an interpreter may load."""
 MAX_TEXT_BYTES = 64 * 2**20
-"""Largest companion text file (an OME companion XML) read."""
+"""Largest read of another file of a set (an OME companion XML, an NDTiff index)."""
 
 Missing = Literal["error", "fill"]
 """What to do when a file of a set is missing: raise, or serve fill and warn."""
@@ -135,15 +135,11 @@ class FileContext:
         return await asyncio.shield(future)
 
     async def companion_text(self, name: str, /) -> str:
-        url = member_url(self._index.url, name)
-        source = open_source(url, storage_options=self.storage_options)
-        size = await source.size()
-        if size > MAX_TEXT_BYTES:
-            raise LimitError(f"{size} bytes of text exceed {MAX_TEXT_BYTES}", url=url)
-        data = await source.read(0, size)
+        data = await self.companion_bytes(name)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
+            url = member_url(self._index.url, name)
             raise TiffFormatError(f"the file is not UTF-8 text: {exc}", url=url) from exc
 
     async def companion_bytes(

@@ -39,13 +39,16 @@ from tiffzarr.format._imagej import (
 )
 from tiffzarr.format._layout import LAYOUT_TAGS
 from tiffzarr.model import AxisScale, Channel, Page, Series, TiffIndex, array_from_pages
-from tiffzarr.series._contiguous import MAX_VIRTUAL_PAGES, final_end, stacked_pages, strips_start
 from tiffzarr.series._pages import (
+    MAX_VIRTUAL_PAGES,
     RESOLUTION_UNIT,
     RESOLUTION_UNITS,
     X_RESOLUTION,
     Y_RESOLUTION,
+    final_end,
     pixel_size,
+    stacked_pages,
+    strips_start,
 )
 from tiffzarr.series._protocol import Fallback, Interpretation, SeriesContext
 

@@ -36,7 +36,6 @@ from tiffzarr.format._micromanager import (
     MAX_MEMBERS,
     MAX_PLANES,
     MicroManagerHeader,
-    bounded_json,
     member_names,
     mmstack_axes,
     mmstack_shape,
@@ -48,6 +47,7 @@ from tiffzarr.format._micromanager import (
     summary_channels,
     summary_scales,
 )
+from tiffzarr.format._records import bounded_json
 from tiffzarr.model import (
     AxisScale,
     Channel,

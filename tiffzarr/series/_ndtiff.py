@@ -28,10 +28,10 @@ from tiffzarr.format._axes import axis_letter
 from tiffzarr.format._micromanager import (
     NDTIFF_PIXEL_TYPES,
     NdtiffEntry,
-    bounded_json,
     ndtiff_grid,
     parse_ndtiff_index,
 )
+from tiffzarr.format._records import bounded_json
 from tiffzarr.model import (
     Channel,
     Page,

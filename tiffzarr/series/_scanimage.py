@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tiffzarr.format._micromanager import bounded_json
+from tiffzarr.format._records import bounded_json, decode_text
 from tiffzarr.format._scanimage import (
     HEADER_SPAN,
     parse_assignments,
@@ -120,7 +120,7 @@ async def _metadata(context: SeriesContext) -> tuple[int | None, dict[str, Any],
     if fd_offset + fd_length + roi_length > index.size:
         context.warn("the ScanImage metadata are cut by the end of the file")
         return header.version, frame_data, rois
-    text = _decode((await context.read(fd_offset, fd_length))[:-1])
+    text = decode_text((await context.read(fd_offset, fd_length))[:-1])
     parsed = parse_assignments(text) if "\n" in text or "\r" in text else parse_matlab(text)
     frame_data = parsed if isinstance(parsed, dict) else {}
     if roi_length > 1:
@@ -129,12 +129,3 @@ async def _metadata(context: SeriesContext) -> tuple[int | None, dict[str, Any],
         except (ValueError, UnicodeDecodeError) as exc:
             context.warn(f"the ScanImage ROI groups are not valid JSON: {exc}")
     return header.version, frame_data, rois
-
-
-def _decode(data: bytes) -> str:
-    """Text up to its first NUL: UTF-8, else Windows-1252 (as ScanImage writes it)."""
-    data = data.split(b"\x00", 1)[0]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")

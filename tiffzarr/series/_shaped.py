@@ -29,9 +29,8 @@ from tiffzarr.format._shaped import (
     shaped_description_items,
 )
 from tiffzarr.model import Page, Series, TiffIndex, array_from_pages
-from tiffzarr.series._contiguous import MAX_VIRTUAL_PAGES, final_end, stacked_pages
 from tiffzarr.series._generic import SAMPLING_FACTORS, reduction_level
-from tiffzarr.series._pages import resolution_scales
+from tiffzarr.series._pages import MAX_VIRTUAL_PAGES, final_end, resolution_scales, stacked_pages
 from tiffzarr.series._protocol import Fallback, Interpretation, SeriesContext
 
 __all__ = ["FALLBACK", "KIND", "detect", "series"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tiffzarr.format._micromanager import bounded_json
+from tiffzarr.format._records import bounded_json
 from tiffzarr.format._sis import (
     GENERAL_DATA,
     GENERAL_SIZE,
