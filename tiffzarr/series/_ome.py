@@ -372,11 +372,8 @@ async def _open_files(context: SeriesContext, names: list[str]) -> dict[str, Tif
     """Open the files of the set concurrently; ``None`` for those that are missing
     (with ``missing="fill"``; else the first failure is raised)."""
     distinct = list(dict.fromkeys(n for n in names if n))
-    own = _file_name(context.index.url)
 
     async def one(name: str) -> TiffIndex | TiffZarrError | OSError:
-        if name == own:
-            return context.index
         try:
             return await context.companion(name)
         except (TiffZarrError, OSError) as exc:
