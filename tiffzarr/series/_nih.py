@@ -14,6 +14,7 @@ from typing import Any
 from tiffzarr.format._nih import HEADER_SIZE, nih_scales, parse_nih_header
 from tiffzarr.model import AxisScale, Series, TiffIndex, array_from_pages
 from tiffzarr.series import _generic
+from tiffzarr.series._pages import one_layout
 from tiffzarr.series._protocol import Fallback, Interpretation, SeriesContext
 
 __all__ = ["FALLBACK", "KIND", "NIH_IMAGE_HEADER", "detect", "series", "value_field_offset"]
@@ -44,8 +45,8 @@ async def series(context: SeriesContext, /) -> Interpretation:
     """All pages as one series of kind ``nih``, with the header's metadata."""
     index = context.index
     pages = list(index.pages)
-    layout = pages[0].layout
-    if layout is None or any(p.layout != layout for p in pages):
+    layout = one_layout(pages)
+    if layout is None:
         context.warn("the pages of the NIH Image file differ; its generic series are served")
         return Interpretation(_generic.generic_series(index))
     if len(pages) == 1:

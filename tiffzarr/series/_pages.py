@@ -36,6 +36,7 @@ __all__ = [
     "claimed_pages",
     "contiguous_end",
     "final_end",
+    "one_layout",
     "pixel_size",
     "resolution_scales",
     "stacked_pages",
@@ -221,3 +222,12 @@ async def stacked_pages(
         else:
             return own
     return virtual_pages(first, count)
+
+
+def one_layout(pages: Sequence[Page], /) -> PageLayout | None:
+    """The layout all ``pages`` share (formats that take every page as laid out like
+    the first check it), else ``None``."""
+    layout = pages[0].layout if pages else None
+    if layout is None or any(p.layout != layout for p in pages):
+        return None
+    return layout

@@ -29,6 +29,7 @@ from tiffzarr.format._scanimage import (
 )
 from tiffzarr.model import Page, Series, TiffIndex, array_from_pages
 from tiffzarr.series import _generic
+from tiffzarr.series._pages import one_layout
 from tiffzarr.series._protocol import Fallback, Interpretation, SeriesContext
 
 __all__ = ["FALLBACK", "KIND", "detect", "series"]
@@ -63,8 +64,8 @@ async def series(context: SeriesContext, /) -> Interpretation:
     """The frames of the file, shaped by the frame data where they say how."""
     index = context.index
     pages = list(index.pages)
-    layout = pages[0].layout
-    if layout is None or any(p.layout != layout for p in pages):
+    layout = one_layout(pages)
+    if layout is None:
         context.warn("the pages of the ScanImage file differ; its generic series are served")
         return Interpretation(_generic.generic_series(index))
     version, frame_data, rois = await _metadata(context)

@@ -28,6 +28,7 @@ from tiffzarr.format._sis import (
 from tiffzarr.model import AxisScale, Series, TiffIndex, array_from_pages
 from tiffzarr.series import _generic
 from tiffzarr.series._nih import value_field_offset
+from tiffzarr.series._pages import one_layout
 from tiffzarr.series._protocol import Fallback, Interpretation, SeriesContext
 
 __all__ = ["FALLBACK", "KIND", "detect", "series"]
@@ -52,8 +53,8 @@ async def series(context: SeriesContext, /) -> Interpretation:
     if not meta:
         return Interpretation(())
     pages = list(index.pages)
-    layout = pages[0].layout
-    if layout is None or any(p.layout != layout for p in pages):
+    layout = one_layout(pages)
+    if layout is None:
         context.warn("the pages of the SIS file differ; its generic series are served")
         return Interpretation(_generic.generic_series(index))
     shape = (len(pages), *layout.shape)
