@@ -116,7 +116,8 @@ def _named(array: ArrayModel, axes: NgffAxes) -> ArrayModel:
     return replace(array, dim_names=axes.names)
 
 
-def _chosen(index: TiffIndex, series: int | None, level: int | None) -> tuple[Series, int | None]:
+def _chosen(index: TiffIndex, series: int | None, level: int | None) -> Series:
+    """The selected series (the only one when ``series`` is ``None``), its level checked."""
     if series is None:
         if len(index.series) != 1:
             raise ValueError("level= needs series= in a file with several series")
@@ -129,7 +130,7 @@ def _chosen(index: TiffIndex, series: int | None, level: int | None) -> tuple[Se
         raise NotFoundError(
             f"no level {level} in series {series} (the series has {count})", url=index.url
         )
-    return chosen, level
+    return chosen
 
 
 def build_hierarchy(
@@ -159,12 +160,12 @@ def build_hierarchy(
     groups: dict[str, Any] = {}
     arrays: dict[str, ArrayModel] = {}
     if level is not None:
-        chosen, _ = _chosen(index, series, level)
+        chosen = _chosen(index, series, level)
         array = chosen.level(level, squeeze=squeeze)
         attrs = _described(chosen, array.axes)
         return Hierarchy({}, {"": replace(array, attrs={**array.attrs, **attrs})})
     if series is not None:
-        chosen, _ = _chosen(index, series, None)
+        chosen = _chosen(index, series, None)
         _image(chosen, "", groups, arrays, squeeze=squeeze, zarr_format=zarr_format)
         return Hierarchy(groups, arrays)
     listing = [{"path": str(i), "name": s.name, "kind": s.kind} for i, s in enumerate(index.series)]

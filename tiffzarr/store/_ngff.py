@@ -125,13 +125,10 @@ def multiscales(
 
 
 def _window(dtype: np.dtype, channel: Channel | None) -> dict[str, float]:
+    low, high = 0.0, 1.0  # booleans, and floats of unknown range
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         low, high = float(info.min), float(info.max)
-    elif dtype.kind == "b":
-        low, high = 0.0, 1.0
-    else:
-        low, high = 0.0, 1.0
     start, end = channel.window if channel is not None and channel.window else (low, high)
     return {"min": min(low, start), "max": max(high, end), "start": start, "end": end}
 
