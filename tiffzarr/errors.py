@@ -23,6 +23,7 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "RefsError",
+    "SourceChangedError",
     "SourceError",
     "SourceNotFoundError",
     "TiffFormatError",
@@ -139,6 +140,14 @@ class SourceError(TiffZarrError, OSError):
 
 class SourceNotFoundError(SourceError, FileNotFoundError):
     """The file or URL does not exist."""
+
+
+class SourceChangedError(SourceError):
+    """The file is no longer the one that was parsed (replaced, rewritten, new version).
+
+    Raised instead of returning bytes of another version; open the file again to
+    read the new one.
+    """
 
 
 class UnsupportedError(TiffZarrError, NotImplementedError):

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Seque
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from tiffzarr.errors import SourceError
+from tiffzarr.errors import SourceChangedError, SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +155,15 @@ class ByteSource(abc.ABC):
         if self._version is None:
             self._version = version
         elif self._version != version:
-            raise SourceError(
-                f"the file changed since it was opened: version {self._version} is now "
-                f"{version} ({where})",
-                url=self.url,
-            )
+            raise self._changed(f"version {self._version} is now {version} ({where})")
+
+    def _changed(self, detail: str, offset: int | None = None) -> SourceChangedError:
+        """The error for a file that is no longer the version seen before."""
+        return SourceChangedError(
+            f"the file changed since it was opened: {detail}; open it again to read the new one",
+            url=self.url,
+            offset=offset,
+        )
 
     async def fingerprint(self) -> str | None:
         """An identity of the file's current contents that costs no request

@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 # botocore error codes (``exc.response["Error"]["Code"]``) that mean "no such file".
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
+# ... and those that mean "not the version that was parsed" (overwritten, version deleted).
+_CHANGED_CODES = frozenset({"PreconditionFailed", "412", "NoSuchVersion"})
+# Separates the ETag and VersionId of an S3 object in its version string.
+_VERSION_SEP = " version "
 # Options the source sets itself when it creates an async filesystem.
 _RESERVED_OPTIONS = frozenset({"asynchronous", "loop", "skip_instance_cache"})
 
@@ -134,6 +138,7 @@ class FsspecSource(ByteSource):
         size = info.get("size")
         if info.get("type") == "directory" or not isinstance(size, int):
             raise SourceError(f"not a file: {info.get('type')} of size {size}", url=self.url)
+        self._learn_version(_info_version(info), "its listing")
         return size
 
     async def _read(self, offset: int, length: int) -> bytes:
@@ -142,16 +147,60 @@ class FsspecSource(ByteSource):
             if self._async_fs is None:
                 return await asyncio.to_thread(self._sync_cat, offset, stop)
             fs = await self._async_fs.get()
+            if self._version is not None and hasattr(fs, "_call_s3"):
+                return await self._read_s3_version(fs, offset, stop)
             return bytes(await fs._cat_file(self._path, start=offset, end=stop))
         except SourceError:
             raise
         except Exception as exc:
             raise self._error(f"read of [{offset}, {stop}) failed", exc, offset) from exc
 
+    async def _read_s3_version(self, fs: AsyncFileSystem, offset: int, stop: int) -> bytes:
+        """A ranged GET of the object version that was parsed: by ``VersionId`` where
+        the bucket keeps versions, else ``If-Match`` its ``ETag`` (S3 refuses with 412
+        once the object was overwritten)."""
+        assert self._version is not None
+        etag, _, version_id = self._version.partition(_VERSION_SEP)
+        pin = {"VersionId": version_id} if version_id else {"IfMatch": etag}
+        bucket, key, _ = fs.split_path(self._path)
+        answer = await fs._call_s3(
+            "get_object", Bucket=bucket, Key=key, Range=f"bytes={offset}-{stop - 1}", **pin
+        )
+        body = answer["Body"]
+        try:
+            return bytes(await body.read())
+        finally:
+            body.close()
+
     def _error(self, what: str, exc: Exception, offset: int | None = None) -> SourceError:
+        code = _error_code(exc)
+        if code in _CHANGED_CODES and self._version is not None:
+            return self._changed(f"{what}: {code} for version {self._version}", offset)
         if _is_not_found(exc):
             return SourceNotFoundError(f"no such file: {what}", url=self.url, offset=offset)
         return SourceError(f"{what}: {type(exc).__name__}: {exc}", url=self.url, offset=offset)
+
+
+def _info_version(info: dict[str, Any]) -> str | None:
+    """The version an fsspec ``info`` names: S3's ``ETag`` (and ``VersionId`` where
+    the bucket keeps versions), GCS's ``generation``; ``None`` when it names none."""
+    etag = info.get("ETag") or info.get("etag")
+    version_id = info.get("VersionId")
+    if etag and version_id:
+        return f"{etag}{_VERSION_SEP}{version_id}"
+    if etag:
+        return str(etag)
+    generation = info.get("generation")
+    return None if generation is None else f"generation {generation}"
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The botocore error code of ``exc`` or of the error it was translated from."""
+    for error in (exc, exc.__cause__):
+        response = getattr(error, "response", None)
+        if isinstance(response, dict):
+            return str(response.get("Error", {}).get("Code"))
+    return None
 
 
 def _filesystem_class(url: str) -> type[fsspec.AbstractFileSystem]:
@@ -163,13 +212,7 @@ def _filesystem_class(url: str) -> type[fsspec.AbstractFileSystem]:
 
 
 def _is_not_found(exc: BaseException) -> bool:
-    if isinstance(exc, FileNotFoundError):
-        return True
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) in _NOT_FOUND_CODES
-    return False
+    return isinstance(exc, FileNotFoundError) or _error_code(exc) in _NOT_FOUND_CODES
 
 
 def _new_async_fs(cls: type[AsyncFileSystem], kwargs: dict[str, Any]) -> AsyncFileSystem:

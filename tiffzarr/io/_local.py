@@ -9,7 +9,7 @@ import threading
 from tiffzarr.errors import SourceError, SourceNotFoundError
 from tiffzarr.io._base import ByteSource
 
-__all__ = ["LocalFile", "LocalSource"]
+__all__ = ["LocalFile", "LocalSource", "identity"]
 
 
 class LocalFile:
@@ -31,7 +31,7 @@ class LocalFile:
     def fileno(self) -> int:
         with self._lock:
             if self._fd is None:
-                flags = (os.O_WRONLY if self.writable else os.O_RDONLY) | getattr(os, "O_BINARY", 0)
+                flags = (os.O_RDWR if self.writable else os.O_RDONLY) | getattr(os, "O_BINARY", 0)
                 try:
                     self._fd = os.open(self.path, flags)
                 except FileNotFoundError as exc:
@@ -73,8 +73,32 @@ class LocalFile:
             os.close(fd)
 
 
+def identity(st: os.stat_result) -> str:
+    """The version of a local file: inode, size and modification time (ns).
+
+    A file replaced by a rename has another inode; one rewritten in place has
+    another modification time. The device is left out, so that the version of
+    a file on a shared filesystem is the same on every machine that mounts it.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     identity(os.stat(f.name)).count(":")
+    2
+    """
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
 class LocalSource(ByteSource):
-    """A local file. The descriptor opens on first use and is not pickled.
+    """A local file, opened once (on first use) and checked against its version.
+
+    The descriptor opens on first use and is not pickled. Its version
+    (:func:`identity`) is learned when it opens, so a source told by
+    :meth:`~ByteSource.expect` which version was parsed refuses another file
+    now at the same path with :class:`~tiffzarr.errors.SourceChangedError`;
+    every read is checked again afterwards, so bytes of a file rewritten in
+    place are never returned. With ``writable`` (a store in ``mode="r+"``),
+    :meth:`write` writes into the file; writers change its modification time,
+    so then only the inode is checked.
 
     >>> import asyncio, tempfile
     >>> with tempfile.NamedTemporaryFile() as f:
@@ -84,23 +108,73 @@ class LocalSource(ByteSource):
     (b'234', 1)
     """
 
-    def __init__(self, path: str, /) -> None:
+    def __init__(self, path: str, /, *, writable: bool = False) -> None:
         super().__init__(os.fspath(path))
-        self._file = LocalFile(self.url)
+        self.writable = writable
+        self._file = LocalFile(self.url, writable=writable)
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int] | None = None  # (size, mtime_ns) of the open file
+
+    def _options(self) -> dict[str, object]:
+        return {"writable": True} if self.writable else {}
+
+    def _opened(self) -> int:
+        """The descriptor; on first use, the version of what it opened is checked."""
+        fd = self._file.fileno()
+        with self._lock:
+            if self._seen is None:
+                st = os.fstat(fd)
+                now = identity(st)
+                if self.writable:  # writers change the time: only the inode must hold
+                    inode = now.partition(":")[0]
+                    if self._version is not None and self._version.partition(":")[0] != inode:
+                        raise self._changed(f"version {self._version}, now {now} at this path")
+                    self._version = now
+                else:
+                    self._learn_version(now, "another file is now at this path")
+                self._seen = (st.st_size, st.st_mtime_ns)
+        return fd
+
+    def _size_now(self) -> int:
+        return os.fstat(self._opened()).st_size
+
+    def _pread(self, length: int, offset: int) -> bytes:
+        fd = self._opened()
+        data = self._file.pread(length, offset)
+        if not self.writable:  # bytes of a file written meanwhile are not returned
+            with self._lock:
+                st = os.fstat(fd)
+                if (st.st_size, st.st_mtime_ns) != self._seen:
+                    raise self._changed(
+                        f"version {self._version} became {identity(st)} during a read", offset
+                    )
+        return data
 
     async def _size(self) -> int:
-        return await asyncio.to_thread(self._file.size)
+        return await asyncio.to_thread(self._size_now)
 
     async def _read(self, offset: int, length: int) -> bytes:
-        return await asyncio.to_thread(self._file.pread, length, offset)
+        return await asyncio.to_thread(self._pread, length, offset)
+
+    async def write(self, offset: int, data: bytes, /) -> None:
+        """Write ``data`` at ``offset`` (``writable`` sources only)."""
+        if not self.writable:
+            raise SourceError("the source was not opened for writing", url=self.url)
+        await asyncio.to_thread(self._pwrite, data, offset)
+
+    def _pwrite(self, data: bytes, offset: int) -> None:
+        self._opened()
+        self._file.pwrite(data, offset)
 
     async def fingerprint(self) -> str | None:
-        """Size, modification time and inode from ``os.stat``; ``None`` when it fails."""
+        """The version of the file now at the path (:func:`identity`; no read),
+        ``None`` when ``os.stat`` fails."""
         try:
-            st = os.stat(self.url)
+            return identity(os.stat(self.url))
         except OSError:
             return None
-        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
     def close(self) -> None:
         self._file.close()
+        with self._lock:
+            self._seen = None

@@ -2,7 +2,7 @@
 
 from tiffzarr.reader._context import Missing, member_url
 from tiffzarr.reader._open import FIRST_READ, open_tiff, read_index
-from tiffzarr.reader._recent import clear_cache
+from tiffzarr.reader._recent import clear_cache, forget_file
 from tiffzarr.reader._sequence import file_reference
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Missing",
     "clear_cache",
     "file_reference",
+    "forget_file",
     "member_url",
     "open_tiff",
     "read_index",

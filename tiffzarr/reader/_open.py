@@ -8,6 +8,7 @@ from typing import Any
 from fsspec.utils import tokenize
 
 from tiffzarr._config import config
+from tiffzarr.errors import SourceChangedError
 from tiffzarr.format import parse_ghost, parse_header
 from tiffzarr.io import ByteSource, open_source
 from tiffzarr.model import FileVersion, TiffIndex
@@ -22,6 +23,9 @@ __all__ = ["FIRST_READ", "open_tiff", "read_index"]
 
 FIRST_READ = 64 * 1024
 """Size of the first request: enough for the header and IFDs of most COGs."""
+
+PARSE_ATTEMPTS = 3
+"""Parses of a file that keeps changing while it is parsed before the error is raised."""
 
 
 async def read_index(
@@ -167,13 +171,20 @@ async def _open(
     source = open_source(url, storage_options=storage_options)
 
     async def read() -> TiffIndex:
-        return await read_index(
-            source,
-            predict=predict,
-            series=series,
-            missing=missing,
-            storage_options=storage_options,
-        )
+        """Parse the file; one that changed while it was parsed is parsed again."""
+        for attempt in range(1, PARSE_ATTEMPTS + 1):
+            try:
+                return await read_index(
+                    open_source(url, storage_options=storage_options),
+                    predict=predict,
+                    series=series,
+                    missing=missing,
+                    storage_options=storage_options,
+                )
+            except SourceChangedError:
+                if attempt == PARSE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     if config.metadata_cache_files <= 0:
         return await read()
@@ -182,5 +193,6 @@ async def _open(
     index = RECENT.get(key, fingerprint=fingerprint)
     if index is None:
         index = await read()
-        RECENT.put(key, index, fingerprint=fingerprint)
+        # a local file's version is the one parsed, even if the path changed since the stat
+        RECENT.put(key, index, fingerprint=None if fingerprint is None else index.version)
     return index

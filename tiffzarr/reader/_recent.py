@@ -7,11 +7,13 @@ again. A cached model is used only while it still describes the file:
 
 - local files: while ``os.stat`` reports the same size, modification time and
   inode (checked at every open; no read);
-- remote files: for ``config.metadata_cache_seconds`` after they were parsed.
-  Over HTTP every later answer must carry the ``ETag`` (or ``Last-Modified``)
-  seen when the file was parsed, and every source checks the file size, so a
-  file replaced meanwhile raises :class:`~tiffzarr.errors.SourceError` rather
-  than yielding bytes from the wrong places.
+- remote files: for ``config.metadata_cache_seconds`` after they were parsed,
+  or until a read finds that the file changed. Every later read is checked
+  against the version seen when the file was parsed (HTTP ``ETag`` or
+  ``Last-Modified``, S3 ``VersionId`` or ``ETag``) and its size, so a file
+  replaced meanwhile raises :class:`~tiffzarr.errors.SourceChangedError` rather
+  than yielding bytes from the wrong places; that error drops the cached model,
+  and the next open parses the new file.
 
 At most ``config.metadata_cache_files`` files are kept, least recently opened
 dropped first; 0 turns the cache off. :func:`clear_cache` empties it.
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from tiffzarr._config import config
 from tiffzarr.model import TiffIndex
 
-__all__ = ["RECENT", "RecentIndexes", "clear_cache"]
+__all__ = ["RECENT", "RecentIndexes", "clear_cache", "forget_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,12 @@ class RecentIndexes:
             while len(self._entries) > max(config.metadata_cache_files, 0):
                 self._entries.popitem(last=False)
 
+    def forget(self, url: str) -> None:
+        """Drop every model parsed from ``url`` (which turned out to have changed)."""
+        with self._lock:
+            for key in [k for k, e in self._entries.items() if e.index.url == url]:
+                del self._entries[key]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -97,3 +105,8 @@ def clear_cache() -> None:
     >>> clear_cache()
     """
     RECENT.clear()
+
+
+def forget_file(url: str, /) -> None:
+    """Forget the models parsed from ``url``: it changed, the next open reads it again."""
+    RECENT.forget(url)

@@ -24,6 +24,7 @@ from tiffzarr.codecs import CHUNK_ORIGIN, frame_segments
 from tiffzarr.errors import (
     LimitError,
     ReadOnlyError,
+    SourceChangedError,
     SourceError,
     TiffFormatError,
     TiffZarrError,
@@ -40,10 +41,11 @@ from tiffzarr.model import (
     TiffIndex,
     load_segments,
 )
+from tiffzarr.reader import forget_file
 from tiffzarr.store._batch import ReadBatcher
 from tiffzarr.store._hierarchy import Hierarchy
 from tiffzarr.store._metadata import ZarrFormat, chunk_keys, metadata_documents, parse_chunk_key
-from tiffzarr.store._write import SegmentWriter, check_writable
+from tiffzarr.store._write import check_writable
 
 __all__ = ["TiffStore"]
 
@@ -152,12 +154,13 @@ class TiffStore(Store):
         self._loads: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[tuple[int, int], asyncio.Future[None]]
         ] = weakref.WeakKeyDictionary()
-        self._writer: SegmentWriter | None = None
+        self._writer: LocalSource | None = None
         if writable:
-            if not isinstance(self._source(0), LocalSource):
+            source = self._source(0)
+            if not isinstance(source, LocalSource):
                 raise UnsupportedError("mode='r+' needs a local file", url=index.url)
-            check_writable(hierarchy.arrays, self._source(0).url)
-            self._writer = SegmentWriter(self._source(0).url)
+            check_writable(hierarchy.arrays, source.url)
+            self._writer = source
 
     # -- plain data ----------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -259,6 +262,8 @@ class TiffStore(Store):
         source = self._sources.get(i)
         if source is None:
             source = open_source(self._urls[i], storage_options=self.storage_options)
+            if not self.read_only and i == 0 and isinstance(source, LocalSource):
+                source = LocalSource(source.url, writable=True)
             known = {m.url: m for m in self.index.members}.get(self._urls[i])
             if self._urls[i] == self.index.url:
                 source.expect(size=self.index.size, version=self.index.version)
@@ -396,6 +401,10 @@ class TiffStore(Store):
                 return None
             start, stop = _clip(byte_range, located.nbytes)
             data = await self._read(located, start, stop)
+        except SourceChangedError as exc:  # later opens parse the file anew
+            forget_file(self.index.url)
+            forget_file(exc.url or self.index.url)
+            raise exc.located(key=key) from exc
         except TiffZarrError as exc:
             raise exc.located(key=key) from exc
         buffer = prototype.buffer.from_bytes(data)

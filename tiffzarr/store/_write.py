@@ -7,15 +7,13 @@ zarr; compressed segments would change size, so they are refused.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
 from tiffzarr.errors import UnsupportedError
 from tiffzarr.format import Compression
-from tiffzarr.io import LocalFile
 from tiffzarr.model import ArrayModel
 
-__all__ = ["SegmentWriter", "check_writable"]
+__all__ = ["check_writable"]
 
 
 def check_writable(arrays: Mapping[str, ArrayModel], path: str, /) -> None:
@@ -32,16 +30,3 @@ def check_writable(arrays: Mapping[str, ArrayModel], path: str, /) -> None:
             raise UnsupportedError("mode='r+' works with chunkmode='segment'", url=path)
         if len(array.manifest.urls) != 1 or array.manifest.urls[0] != path:
             raise UnsupportedError("mode='r+' needs one local file", url=path)
-
-
-class SegmentWriter:
-    """Writes into a local file from worker threads; the descriptor opens lazily."""
-
-    def __init__(self, path: str, /) -> None:
-        self._file = LocalFile(path, writable=True)
-
-    async def write(self, offset: int, data: bytes, /) -> None:
-        await asyncio.to_thread(self._file.pwrite, data, offset)
-
-    def close(self) -> None:
-        self._file.close()
