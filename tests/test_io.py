@@ -227,14 +227,15 @@ async def test_http_several_ranges_per_request_and_fallback(http_server: RangeSe
     http_server.stats.reset()
     assert await src.read_many(ranges) == [DATA[o : o + n] for o, n in ranges]
     assert http_server.stats.requests == 1
-    http_server.multirange = False  # like S3: the whole file comes back, and is not read
+    http_server.multirange = False  # like S3: the whole file comes back
     try:
         from tiffzarr.io import _http
 
         _http._MULTIRANGE.clear()
         http_server.stats.reset()
         assert await src.read_many(ranges) == [DATA[o : o + n] for o, n in ranges]
-        assert http_server.stats.requests == 11  # the refused try, then one per range
+        # the ranges lie near the start: cut from the 200's body, the rest dropped unread
+        assert http_server.stats.requests == 1
         http_server.stats.reset()
         assert await src.read_many(ranges) == [DATA[o : o + n] for o, n in ranges]
         assert http_server.stats.requests == 10  # remembered

@@ -2,10 +2,12 @@
 
 Every request asks for one byte range and every answer is checked: status 206,
 a ``Content-Range`` naming exactly that range, exactly that many body bytes, no
-content encoding. A 200 answer (the server ignored ``Range``) is accepted only
-when it is exactly the requested bytes, i.e. the whole file. Opening a file costs
-one request: :meth:`HttpSource.read_head` learns the size from the
-``Content-Range`` of its answer.
+content encoding. A 200 answer (the server ignored ``Range``) is accepted when
+it is no more than the requested bytes, i.e. the whole file, or when the file is
+small (at most :data:`WHOLE_FILE_MAX` bytes): then the file is kept and later
+reads cost no request. Opening a file costs one request:
+:meth:`HttpSource.read_head` learns the size from the ``Content-Range`` of its
+answer. Requests for several ranges are negotiated (:meth:`HttpSource.read_many`).
 
 >>> from tiffzarr.testing import serve
 >>> import asyncio
@@ -19,14 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import email.utils
 import functools
 import logging
 import random
-import re
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -41,7 +41,17 @@ from tiffzarr.io._base import (
     check_range,
     deliver_pieces,
 )
-from tiffzarr.io._multipart import read_body, read_parts
+from tiffzarr.io._multipart import (
+    RETRY_STATUS,
+    Answer,
+    group_ranges,
+    parse_content_range,
+    read_answer,
+    read_body,
+    read_exactly,
+    refuses_several,
+    retry_after,
+)
 from tiffzarr.io._sessions import close_session, close_session_now, new_session
 
 __all__ = ["HttpSource"]
@@ -64,7 +74,6 @@ DEADLINE = 60.0
 """Default seconds one read may take, retries included (``storage_options["deadline"]``)."""
 
 MAX_BACKOFF = 10.0
-_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 # storage_options passed on to every request (as fsspec's HTTPFileSystem does).
@@ -108,10 +117,11 @@ MULTIRANGE_MAX = 2**20
 """Most bytes asked for in one request for several ranges."""
 _MULTIRANGE: dict[str, bool] = {}
 """Per ``scheme://host``: whether it answers requests for several ranges."""
+WHOLE_FILE_MAX = 64 * 1024
+"""Largest file kept in memory when a server ignores ``Range`` and sends all of it
+(as large as the first read of a TIFF, so such a file arrives whole at open)."""
 
 T = TypeVar("T")
-
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
 
 
 class HttpSource(ByteSource):
@@ -167,6 +177,7 @@ class HttpSource(ByteSource):
         self._backoff = float(options.get("retry_backoff", RETRY_BACKOFF))
         self._deadline = float(options.get("deadline", DEADLINE))
         self._check_version = bool(options.get("check_version", True))
+        self._whole: bytes | None = None
         self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop.shared(
             ("aiohttp", tokenize(client_kwargs)),
             functools.partial(new_session, client_kwargs),
@@ -187,6 +198,14 @@ class HttpSource(ByteSource):
         """
         await self._sessions.aclose()
 
+    async def read(self, offset: int, length: int, /) -> bytes:
+        """Return exactly ``length`` bytes starting at ``offset`` (no request once the
+        whole file has arrived: see :data:`WHOLE_FILE_MAX`)."""
+        if self._whole is None:
+            return await super().read(offset, length)
+        check_range(self.url, offset, length, len(self._whole))
+        return self._whole[offset : offset + length]
+
     async def read_head(self, length: int, /) -> bytes:
         """Return the first ``min(length, size)`` bytes and learn the size: one request."""
         if self._known_size is not None:
@@ -202,25 +221,23 @@ class HttpSource(ByteSource):
     async def read_many(self, ranges: Sequence[tuple[int, int]], /) -> list[bytes]:
         """Several ranges, as few requests as the server allows.
 
-        Servers that answer a request for several ranges with all of them
-        (``multipart/byteranges``) get one request per :data:`MAX_RANGES` ranges;
-        a server that ignores such requests (sending the whole file, as S3 does)
-        is remembered, the answer dropped unread, and the ranges read one by one.
+        Small ranges are asked for together, :data:`MAX_RANGES` per request, and
+        every answer RFC 9110 allows is taken: ``multipart/byteranges`` parts in
+        any order, parts coalescing several ranges, one part spanning them all
+        (within :func:`~tiffzarr.io._multipart.budget`), 200 with the whole file
+        (the ranges cut from its start when near it, the rest dropped unread).
+        Ranges an answer lacks are read one by one, concurrently. A server that
+        refuses such requests (416, 400, 501, other client errors), ignores them
+        (200) or answers them beyond the budget is remembered per host and asked
+        for single ranges only from then on.
         """
         ranges = list(ranges)
         small = [r for r in ranges if 0 < r[1] <= MULTIRANGE_MAX_PART]
-        if len(small) < 2 or _MULTIRANGE.get(_host(self.url)) is False:
+        if self._whole is not None or len(small) < 2 or _MULTIRANGE.get(_host(self.url)) is False:
             return await super().read_many(ranges)
         for offset, length in ranges:
             check_range(self.url, offset, length, self._known_size)
-        groups: list[list[tuple[int, int]]] = [[]]
-        for r in small:  # a request of many small ranges, then the next one
-            if (
-                len(groups[-1]) == MAX_RANGES
-                or sum(n for _, n in groups[-1]) + r[1] > MULTIRANGE_MAX
-            ):
-                groups.append([])
-            groups[-1].append(r)
+        groups = group_ranges(small, most=MAX_RANGES, most_bytes=MULTIRANGE_MAX)
         large = [r for r in ranges if r not in set(small)]
         parts = await asyncio.gather(
             *(self._read_group(group) for group in groups),
@@ -234,33 +251,44 @@ class HttpSource(ByteSource):
         return [found[r] if r[1] else b"" for r in ranges]
 
     async def _read_group(self, group: list[tuple[int, int]]) -> list[bytes]:
-        wanted = list(group)
-        if len(wanted) < 2:
+        if len(group) < 2:
             return [await self.read(o, n) for o, n in group]
-        where = "bytes=" + ",".join(f"{o}-{o + n - 1}" for o, n in wanted)
-        found = await self._retrying(
-            lambda: self._attempt_parts(wanted, where), where=where, offset=wanted[0][0]
+        where = "bytes=" + ",".join(f"{o}-{o + n - 1}" for o, n in group)
+        answer = await self._retrying(
+            lambda exchange: self._attempt_parts(group, where, exchange),
+            where=where,
+            offset=group[0][0],
         )
-        if found is None:  # the server does not answer with several ranges
-            _MULTIRANGE[_host(self.url)] = False
-            return await super().read_many(group)
-        _MULTIRANGE[_host(self.url)] = True
-        self.stats.record_request(wanted)
-        return found
+        _MULTIRANGE[_host(self.url)] = answer.served
+        self.stats.record_request(
+            [r for r, d in zip(group, answer.found, strict=True) if d is not None]
+        )
+        missing = [r for r, d in zip(group, answer.found, strict=True) if d is None]
+        if missing:
+            logger.debug("%s: %d of %d ranges read one by one", self.url, len(missing), len(group))
+        fetched = iter(await super().read_many(missing))
+        return [d if d is not None else next(fetched) for d in answer.found]
 
-    async def _attempt_parts(self, wanted: list[tuple[int, int]], where: str) -> list[bytes] | None:
-        async with self._get(where, wanted[0][0]) as response:
-            if response.status == 200:
-                response.close()  # the whole file: never read it
-                return None
-            self._check_status(response, where, wanted[0][0])
+    async def _attempt_parts(
+        self, wanted: list[tuple[int, int]], where: str, exchange: _Exchange
+    ) -> Answer:
+        offset = wanted[0][0]
+        async with self._get(where, offset, exchange) as response:
+            if refuses_several(response.status):
+                response.close()
+                return Answer([None] * len(wanted), served=False)
+            self._check_status(response, where, offset)
             try:
-                parts = await read_parts(response, wanted, url=self.url)
+                answer = await read_answer(response, wanted, url=self.url, small=WHOLE_FILE_MAX)
             except SourceError as exc:
-                raise TransientError(exc.message, url=self.url, offset=wanted[0][0]) from exc
-        for total in parts.totals:
+                raise TransientError(exc.message, url=self.url, offset=offset) from exc
+            if not response.content.is_eof():
+                response.close()  # the rest of the body is not needed: never read it
+        for total in answer.totals:
             self._learn_size(total, where[:80])
-        return parts.slices
+        if answer.whole is not None:
+            self._whole = answer.whole
+        return answer
 
     async def _size(self) -> int:
         data = await self._fetch(0, 1, clip=True)
@@ -276,11 +304,13 @@ class HttpSource(ByteSource):
         """Fetch ``[offset, offset + length)``; with ``clip`` the range may end at EOF."""
         where = f"bytes={offset}-{offset + length - 1}"
         return await self._retrying(
-            lambda: self._attempt(offset, length, clip=clip), where=where, offset=offset
+            lambda exchange: self._attempt(offset, length, exchange, clip=clip),
+            where=where,
+            offset=offset,
         )
 
     async def _retrying(
-        self, attempt_once: Callable[[], Awaitable[T]], *, where: str, offset: int
+        self, attempt_once: Callable[[_Exchange], Awaitable[T]], *, where: str, offset: int
     ) -> T:
         """Run one request, retrying transient failures.
 
@@ -288,47 +318,72 @@ class HttpSource(ByteSource):
         408/425/429/5xx, lost connections, timeouts, short bodies, a wrong
         ``Content-Range``) are retried with exponential backoff and full jitter,
         honouring ``Retry-After``, within the read's deadline; the final error
-        names the URL, the range and the attempts.
+        names the URL, the range and the attempts (and, when the deadline cut an
+        answer short, how many of its bytes had arrived).
         """
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._deadline
         attempt = 0
         while True:
             attempt += 1
+            exchange = _Exchange()
             try:
-                return await asyncio.wait_for(attempt_once(), max(give_up - loop.time(), 0.001))
+                return await asyncio.wait_for(
+                    attempt_once(exchange), max(give_up - loop.time(), 0.001)
+                )
             except (TransientError, TimeoutError) as exc:
                 delay = self._delay(attempt, getattr(exc, "retry_after", None))
+                reason = exc if isinstance(exc, TransientError) else self._overdue(exchange)
                 if attempt > self._retries or loop.time() + delay >= give_up:
                     raise SourceError(
-                        f"GET {where} failed after {attempt} attempt(s): {exc}",
+                        f"GET {where} failed after {attempt} attempt(s): {reason}",
                         url=self.url,
                         offset=offset,
                     ) from exc
                 logger.debug(
-                    "%s: attempt %d failed (%s); retrying in %.2f s", self.url, attempt, exc, delay
+                    "%s: attempt %d failed (%s); retrying in %.2f s",
+                    self.url,
+                    attempt,
+                    reason,
+                    delay,
                 )
                 await asyncio.sleep(delay)
+
+    def _overdue(self, exchange: _Exchange) -> str:
+        """Why an attempt stopped at the deadline: what of its answer had arrived."""
+        response = exchange.response
+        if response is None:
+            return f"deadline of {self._deadline:g} s exceeded before an answer arrived"
+        size = response.content_length
+        return (
+            f"deadline of {self._deadline:g} s exceeded after {response.content.total_bytes}"
+            f" bytes of {'an answer of unknown length' if size is None else size}"
+            f" (HTTP {response.status})"
+        )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, MAX_BACKOFF)
         return random.uniform(0, min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF))
 
-    async def _attempt(self, offset: int, length: int, *, clip: bool) -> bytes:
-        async with self._get(f"bytes={offset}-{offset + length - 1}", offset) as response:
+    async def _attempt(self, offset: int, length: int, exchange: _Exchange, *, clip: bool) -> bytes:
+        where = f"bytes={offset}-{offset + length - 1}"
+        async with self._get(where, offset, exchange) as response:
             return await self._accept(response, offset, length, clip=clip)
 
     @contextlib.asynccontextmanager
-    async def _get(self, where: str, offset: int) -> AsyncIterator[aiohttp.ClientResponse]:
-        """One GET with ``Range: where``. A connection whose answer was refused is
-        closed, never reused with an unread body; client failures become
-        :class:`TransientError`, so they are retried."""
+    async def _get(
+        self, where: str, offset: int, exchange: _Exchange
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One GET with ``Range: where`` (its answer noted in ``exchange``). A
+        connection whose answer was refused is closed, never reused with an unread
+        body; client failures become :class:`TransientError`, so they are retried."""
         options = dict(self._request_options)
         options["headers"] = {**options["headers"], "Range": where}
         session = await self._sessions.get()
         try:
             async with session.get(self.url, **options) as response:
+                exchange.response = response
                 try:
                     yield response
                 except SourceError:
@@ -348,7 +403,7 @@ class HttpSource(ByteSource):
         where = f"bytes={offset}-{offset + length - 1}"
         status = response.status
         if status == 416:
-            total = _parse_content_range(response.headers.get("Content-Range"))[2]
+            total = parse_content_range(response.headers.get("Content-Range"))[2]
             if clip and offset == 0 and total == 0:
                 self._learn_size(0, where)
                 return b""
@@ -364,7 +419,7 @@ class HttpSource(ByteSource):
             raise SourceNotFoundError(f"HTTP {status} for GET {where}", url=self.url)
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if status == 416:
-            total = _parse_content_range(response.headers.get("Content-Range"))[2]
+            total = parse_content_range(response.headers.get("Content-Range"))[2]
             raise SourceError(
                 f"HTTP 416 range not satisfiable for GET {where}"
                 + (f" (file has {total} bytes)" if total is not None else ""),
@@ -372,13 +427,13 @@ class HttpSource(ByteSource):
                 offset=offset,
             )
         if status not in (200, 206):
-            kind = TransientError if status in _RETRY_STATUS else SourceError
+            kind = TransientError if status in RETRY_STATUS else SourceError
             error = kind(
                 f"HTTP {status} {response.reason or ''} for GET {where}".rstrip(),
                 url=self.url,
                 offset=offset,
             )
-            error.retry_after = _retry_after(response.headers.get("Retry-After"))  # type: ignore[attr-defined]
+            error.retry_after = retry_after(response.headers.get("Retry-After"))  # type: ignore[attr-defined]
             raise error
         if encoding not in ("identity", ""):
             raise SourceError(
@@ -404,7 +459,7 @@ class HttpSource(ByteSource):
         the file)."""
         where = f"bytes={offset}-{offset + length - 1}"
         header = response.headers.get("Content-Range")
-        first, last, total = _parse_content_range(header)
+        first, last, total = parse_content_range(header)
         stop = offset + length
         if clip and total is not None:
             stop = min(stop, total)
@@ -429,22 +484,25 @@ class HttpSource(ByteSource):
         The answer is checked as :meth:`read` checks it before any piece is
         delivered; a failure after some pieces retries for the rest of the range.
         """
+        if self._whole is not None:
+            await super().read_split(offset, ends, deliver)
+            return
         stop = ends[-1]
         check_range(self.url, offset, stop - offset, self._known_size)
         reached = [offset]
         await self._retrying(
-            lambda: self._attempt_split(reached, ends, deliver),
+            lambda exchange: self._attempt_split(reached, ends, deliver, exchange),
             where=f"bytes={offset}-{stop - 1}",
             offset=offset,
         )
         self.stats.record(offset, stop)
 
     async def _attempt_split(
-        self, reached: list[int], ends: Sequence[int], deliver: Deliver
+        self, reached: list[int], ends: Sequence[int], deliver: Deliver, exchange: _Exchange
     ) -> None:
         position, stop = reached[0], ends[-1]
         where = f"bytes={position}-{stop - 1}"
-        async with self._get(where, position) as response:
+        async with self._get(where, position, exchange) as response:
             self._check_status(response, where, position)
             if response.status != 206:
                 data = await self._accept_whole(response, position, stop - position, clip=False)
@@ -461,7 +519,7 @@ class HttpSource(ByteSource):
                 )
             for end in ends:
                 if end > position:
-                    piece = await _read_exactly(response, end - position, self.url, position)
+                    piece = await read_exactly(response, end - position, self.url, position)
                     deliver(position, piece)
                     position = reached[0] = end
             if declared is None and await response.content.read(1):
@@ -474,61 +532,49 @@ class HttpSource(ByteSource):
     async def _accept_whole(
         self, response: aiohttp.ClientResponse, offset: int, length: int, *, clip: bool
     ) -> bytes:
+        """A 200 answer: the server ignored ``Range`` and sends the whole file.
+
+        It is read when it is small (then kept, so later reads cost no request) or
+        no larger than the range asked for from byte 0; otherwise it is refused
+        unread.
+        """
         where = f"bytes={offset}-{offset + length - 1}"
         declared = response.content_length
-        fits = declared is None or (declared <= length if clip else declared == length)
-        if offset != 0 or not fits:
+        cap = max(WHOLE_FILE_MAX, length if offset == 0 else 0)
+        if declared is not None and declared > cap:
             raise SourceError(
-                f"HTTP 200 (Range ignored, whole file of {declared or 'unknown'} bytes)"
-                f" for GET {where}",
+                f"HTTP 200 for GET {where}: the server ignores Range and sent the whole"
+                f" file ({declared} bytes); without Range requests only files of up to"
+                f" {WHOLE_FILE_MAX} bytes are read",
                 url=self.url,
                 offset=offset,
             )
-        data = await read_body(response, length, self.url, offset, at_most=clip)
+        data = await read_body(response, cap, self.url, offset, at_most=True)
         self._learn_size(len(data), where)
-        return data
+        if len(data) <= WHOLE_FILE_MAX:
+            self._whole = data
+        stop = min(offset + length, len(data)) if clip else offset + length
+        if stop > len(data):
+            raise SourceError(
+                f"HTTP 200 for GET {where}: the whole file has only {len(data)} bytes",
+                url=self.url,
+                offset=offset,
+            )
+        return data[offset:stop]
 
     def _learn_size(self, total: int, where: str) -> None:
         if self._known_size is None:
             self._known_size = total
         elif self._known_size != total:
-            raise SourceError(
-                f"file size changed from {self._known_size} to {total} bytes (GET {where})",
-                url=self.url,
-            )
+            detail = f"it has {total} bytes, not {self._known_size} (GET {where})"
+            raise self._changed(detail)
 
 
-async def _read_exactly(
-    response: aiohttp.ClientResponse, length: int, url: str, offset: int
-) -> bytes:
-    try:
-        return await response.content.readexactly(length)
-    except asyncio.IncompleteReadError as exc:
-        raise TransientError(
-            f"HTTP {response.status} body ended {len(exc.partial)} bytes into "
-            f"a {length}-byte piece",
-            url=url,
-            offset=offset,
-        ) from exc
+@dataclass(slots=True)
+class _Exchange:
+    """The answer of one attempt once its headers are in (to say what the deadline cut)."""
 
-
-def _retry_after(header: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (a number or an HTTP date).
-
-    >>> _retry_after("3"), _retry_after(None), _retry_after("soon")
-    (3.0, None, None)
-    """
-    if not header:
-        return None
-    try:
-        return max(float(header), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return max((when - datetime.datetime.now(datetime.UTC)).total_seconds(), 0.0)
+    response: aiohttp.ClientResponse | None = None
 
 
 def _host(url: str) -> str:
@@ -539,20 +585,3 @@ def _host(url: str) -> str:
 def _seconds(options: dict[str, Any], key: str, default: float) -> float | None:
     value = options.get(key, default)
     return None if value is None else float(value)
-
-
-def _parse_content_range(header: str | None) -> tuple[int | None, int | None, int | None]:
-    """``'bytes 0-9/100'`` → ``(0, 9, 100)``; ``'bytes */100'`` → ``(None, None, 100)``.
-
-    >>> _parse_content_range("bytes 0-9/*"), _parse_content_range("junk")
-    ((0, 9, None), (None, None, None))
-    """
-    match = _CONTENT_RANGE.match(header or "")
-    if match is None:
-        return None, None, None
-    first, last, total = match.groups()
-    return (
-        int(first) if first is not None else None,
-        int(last) if last is not None else None,
-        int(total) if total != "*" else None,
-    )

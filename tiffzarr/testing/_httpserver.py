@@ -4,9 +4,9 @@ For tests, the demo and benchmarks: it serves a directory (never a path outside
 it) or an in-memory ``{name: bytes}`` dict on ``127.0.0.1`` from a background
 thread, one thread per connection, with keep-alive, ``HEAD`` and
 ``Range: bytes=...`` requests (206 clipped at the end of the file, 416 when
-unsatisfiable; several ranges in one ``multipart/byteranges`` answer unless
-``multirange`` is off, then 200). It counts requests and bytes per path and can
-delay answers or break them on purpose.
+unsatisfiable; several ranges in one ``multipart/byteranges`` answer, or in any
+other shape real servers answer them with: see :data:`MultiRange`). It counts
+requests and bytes per path and can delay answers or break them on purpose.
 
 >>> import http.client
 >>> with serve({"a.bin": b"0123456789"}) as server:
@@ -49,6 +49,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "Faults",
+    "MultiRange",
     "PathStats",
     "RangeServer",
     "RequestRecord",
@@ -61,6 +62,15 @@ logger = logging.getLogger(__name__)
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _CHUNK = 1 << 16
 _IDLE_TIMEOUT = 60.0  # longer than aiohttp's 15 s keep-alive, so clients close first
+
+MultiRange = Literal["parts", "reordered", "coalesced", "span", "whole", 400, 416, 501]
+"""How a request for several ranges is answered: ``"parts"`` one
+``multipart/byteranges`` part per range, in request order (nginx, Apache);
+``"reordered"`` the same parts last first; ``"coalesced"`` each two neighbouring
+ranges (sorted) in one part, the gap between them included; ``"span"`` a
+single-part 206 from the first byte asked for to the last; ``"whole"`` 200 with the
+whole file (S3, many CDNs); a status (400, 416, 501) refuses it, as aiohttp's
+``web.static`` and werkzeug's ``send_file`` answer 416."""
 
 
 class _Blob:
@@ -114,15 +124,18 @@ class RangeServer:
     latency
         Seconds to wait before every answer; may be changed while running.
     multirange
-        Whether a request for several ranges gets them all in one
-        ``multipart/byteranges`` answer (as nginx and Apache do); when false the
-        server ignores such a ``Range`` header and sends the whole file (as S3
-        and many CDNs do). May be changed while running.
+        How a request for several ranges is answered: a :data:`MultiRange`, or
+        true for ``"parts"`` and false for ``"whole"``. May be changed while running.
+    ranges
+        Whether ``Range`` is honoured at all; when false every GET gets 200 and
+        the whole file (as Python's ``http.server`` answers). May be changed while
+        running.
     """
 
     def __init__(self, root_or_files: str | os.PathLike[str] | Mapping[str, bytes], /) -> None:
         self.latency = 0.0
-        self.multirange = True
+        self.multirange: bool | MultiRange = True
+        self.ranges = True
         self.stats = ServerStats()
         self.faults = Faults()
         self._files: dict[str, tuple[bytes, str]] | None = None  # data and ETag
@@ -214,7 +227,8 @@ def serve(
     /,
     *,
     latency: float = 0.0,
-    multirange: bool = True,
+    multirange: bool | MultiRange = True,
+    ranges: bool = True,
 ) -> RangeServer:
     """Start a Range server on ``127.0.0.1`` and a free port, in a background thread.
 
@@ -225,7 +239,9 @@ def serve(
     latency
         Seconds to wait before each answer (settable later as ``server.latency``).
     multirange
-        Answer requests for several ranges with all of them (see :class:`RangeServer`).
+        How requests for several ranges are answered (see :data:`MultiRange`).
+    ranges
+        Honour ``Range`` headers (when false, every GET gets the whole file).
 
     Returns
     -------
@@ -239,6 +255,7 @@ def serve(
     server = RangeServer(root_or_files)
     server.latency = latency
     server.multirange = multirange
+    server.ranges = ranges
     return server
 
 
@@ -324,11 +341,14 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(blob, int):
             self._send_text(name, blob, "forbidden" if blob == 403 else "not found", {}, body=body)
             return
-        spans = _parse_ranges(range_header, blob.size) if app.multirange else None
-        if kind != "ignore_range" and spans is not None and len(spans) > 1:
-            self._send_parts(name, blob, spans, body=body, fault=fault)
+        if kind == "ignore_range" or not app.ranges:
+            range_header = None
+        spans = _parse_ranges(range_header, blob.size)
+        mode = _multirange_mode(app.multirange)
+        if spans is not None and len(spans) > 1 and mode != "whole":
+            self._send_several(name, blob, spans, mode, body=body, fault=fault)
             return
-        span = _parse_range(None if kind == "ignore_range" else range_header, blob.size)
+        span = _parse_range(range_header, blob.size)
         if span is None:
             self._send_range(
                 name, blob, 200, 0, blob.size, content_range=None, body=body, fault=fault
@@ -371,9 +391,10 @@ class _Handler(BaseHTTPRequestHandler):
         body: bool,
         fault: Fault | None,
     ) -> None:
+        app = self.server.app
         headers = {
             "Content-Type": "application/octet-stream",
-            "Accept-Ranges": "bytes",
+            "Accept-Ranges": "bytes" if app.ranges else "none",
             "Content-Length": str(stop - start),
             "ETag": blob.etag,
         }
@@ -384,7 +405,33 @@ class _Handler(BaseHTTPRequestHandler):
             keep = fault.keep if fault.keep is not None else (stop - start) // 2
             end = start + max(0, min(keep, stop - start - 1))
             self.close_connection = True
-        self._send(name, status, headers, blob.chunks(start, end), end - start)
+        chunks = blob.chunks(start, end)
+        if fault is not None and fault.kind == "drip":
+            chunks = _drip(app, chunks, fault.keep or 1024, fault.delay)
+        self._send(name, status, headers, chunks, end - start)
+
+    def _send_several(
+        self,
+        name: str,
+        blob: _Blob,
+        spans: list[tuple[int, int]],
+        mode: MultiRange,
+        *,
+        body: bool,
+        fault: Fault | None,
+    ) -> None:
+        """The answer to a request for several ranges, shaped as ``mode`` says."""
+        if isinstance(mode, int):  # a status refusing the request
+            headers = {"Content-Range": f"bytes */{blob.size}"} if mode == 416 else {}
+            self._send_text(name, mode, "several ranges are not served", headers, body=body)
+        elif mode == "span":
+            start, stop = min(a for a, _ in spans), max(b for _, b in spans)
+            content_range = f"bytes {start}-{stop - 1}/{blob.size}"
+            self._send_range(
+                name, blob, 206, start, stop, content_range=content_range, body=body, fault=fault
+            )
+        else:
+            self._send_parts(name, blob, _shaped(spans, mode), body=body, fault=fault)
 
     def _send_parts(
         self,
@@ -395,30 +442,36 @@ class _Handler(BaseHTTPRequestHandler):
         body: bool,
         fault: Fault | None,
     ) -> None:
-        """A ``multipart/byteranges`` answer with one part per range."""
+        """A ``multipart/byteranges`` answer with one part per span, streamed."""
         boundary = "tiffzarr-test-boundary"
-        pieces: list[bytes] = []
+        heads: list[bytes] = []
         for i, (start, stop) in enumerate(spans):
             shown = (start, stop)
             if i == 0 and fault is not None and fault.kind == "wrong_range":
                 shown = _wrong_range(start, stop, blob.size)[:2]
-            head = (
+            heads.append(
                 f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
-                f"Content-Range: bytes {shown[0]}-{shown[1] - 1}/{blob.size}\r\n\r\n"
+                f"Content-Range: bytes {shown[0]}-{shown[1] - 1}/{blob.size}\r\n\r\n".encode()
             )
-            pieces += [head.encode(), b"".join(blob.chunks(start, stop))]
-        pieces.append(f"\r\n--{boundary}--\r\n".encode())
-        payload = b"".join(pieces)
-        end = len(payload) if body else 0
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        size = sum(map(len, heads)) + sum(b - a for a, b in spans) + len(tail)
+        end = size if body else 0
         if body and fault is not None and fault.kind == "truncate":
-            end = fault.keep if fault.keep is not None else len(payload) // 2
+            end = fault.keep if fault.keep is not None else size // 2
             self.close_connection = True
+
+        def payload() -> Iterator[bytes]:
+            for head, (start, stop) in zip(heads, spans, strict=True):
+                yield head
+                yield from blob.chunks(start, stop)
+            yield tail
+
         headers = {
             "Content-Type": f"multipart/byteranges; boundary={boundary}",
-            "Content-Length": str(len(payload)),
+            "Content-Length": str(size),
             "ETag": blob.etag,
         }
-        self._send(name, 206, headers, [payload[:end]], end)
+        self._send(name, 206, headers, _first_bytes(payload(), end), end)
 
     def _send(
         self,
@@ -496,6 +549,52 @@ def _parse_ranges(header: str | None, size: int) -> list[tuple[int, int]] | None
         if isinstance(span, tuple):
             spans.append(span)
     return spans or None
+
+
+def _multirange_mode(value: bool | MultiRange) -> MultiRange:
+    """A :data:`MultiRange` for ``RangeServer.multirange`` (true: parts, false: whole)."""
+    if value is True:
+        return "parts"
+    if value is False:
+        return "whole"
+    return value
+
+
+def _shaped(spans: list[tuple[int, int]], mode: MultiRange) -> list[tuple[int, int]]:
+    """The parts of a multipart answer to a request for ``spans``, in ``mode``.
+
+    >>> spans = [(30, 40), (0, 10), (12, 20)]
+    >>> _shaped(spans, "parts"), _shaped(spans, "reordered"), _shaped(spans, "coalesced")
+    ([(30, 40), (0, 10), (12, 20)], [(12, 20), (0, 10), (30, 40)], [(0, 20), (30, 40)])
+    """
+    if mode == "reordered":
+        return spans[::-1]
+    if mode == "coalesced":
+        ordered = sorted(spans)
+        pairs = [ordered[i : i + 2] for i in range(0, len(ordered), 2)]
+        return [(pair[0][0], max(stop for _, stop in pair)) for pair in pairs]
+    return spans
+
+
+def _first_bytes(chunks: Iterator[bytes], count: int) -> Iterator[bytes]:
+    """The first ``count`` bytes of ``chunks``.
+
+    >>> list(_first_bytes(iter([b"abc", b"de", b"f"]), 4))
+    [b'abc', b'd']
+    """
+    for chunk in chunks:
+        if count <= 0:
+            return
+        yield chunk[:count]
+        count -= len(chunk)
+
+
+def _drip(app: RangeServer, chunks: Iterator[bytes], piece: int, delay: float) -> Iterator[bytes]:
+    """``chunks`` again in pieces of ``piece`` bytes, ``delay`` seconds apart."""
+    for chunk in chunks:
+        for at in range(0, len(chunk), piece):
+            yield chunk[at : at + piece]
+            app.wait(delay)
 
 
 def _wrong_range(start: int, stop: int, size: int) -> tuple[int, int, int]:

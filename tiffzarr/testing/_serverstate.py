@@ -15,7 +15,7 @@ def _name(path: str) -> str:
     return urllib.parse.unquote(path).lstrip("/")
 
 
-FaultKind = Literal["status", "reset", "truncate", "wrong_range", "ignore_range", "slow"]
+FaultKind = Literal["status", "reset", "truncate", "wrong_range", "ignore_range", "slow", "drip"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -26,7 +26,9 @@ class Fault:
     ``reset`` drops the connection without an answer; ``truncate`` sends the
     right headers but only ``keep`` body bytes (default: half), then closes;
     ``wrong_range`` names (and sends) a different range; ``ignore_range`` answers
-    200 with the whole file; ``slow`` waits ``delay`` extra seconds first.
+    200 with the whole file; ``slow`` waits ``delay`` extra seconds first;
+    ``drip`` sends the headers at once, then the body ``keep`` bytes at a time
+    (default 1024), ``delay`` seconds apart.
     """
 
     kind: FaultKind
