@@ -50,6 +50,9 @@ class Config:
     ``codec_threads``: threads that decode and encode chunks of zarr v3 arrays
     (``TIFFZARR_CODEC_THREADS``; 0: one per usable CPU). See
     :mod:`tiffzarr.codecs._threads`.
+    ``max_references``: most entries a JSON reference set may hold, checked before
+    it is parsed (``TIFFZARR_MAX_REFERENCES``; each entry costs about 300 bytes
+    while parsing; parquet reference sets load lazily and have no such cap).
     """
 
     max_chunk_bytes: int = 128 * 2**20
@@ -58,6 +61,7 @@ class Config:
     metadata_cache_files: int = 32
     metadata_cache_seconds: int = 300
     codec_threads: int = 0
+    max_references: int = 2**22
 
     @classmethod
     def from_env(cls) -> Config:

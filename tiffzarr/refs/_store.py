@@ -4,7 +4,8 @@ zarr's ``FsspecStore`` over the reference filesystem, made strictly read-only
 (:class:`~tiffzarr.errors.ReadOnlyError`, capabilities that say so), with an
 optional ``prototype`` (xarray calls ``get`` without one), listings relative
 to the reference set's root, and equal to its pickled copy, as the store
-contract of :mod:`tiffzarr.testing` asks of every store backend.
+contract of :mod:`tiffzarr.testing` asks of every store backend. Chunk buffers
+carry their key and target, for the decoding errors of the bounded codecs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.storage import FsspecStore
 
 from tiffzarr.errors import ReadOnlyError
+from tiffzarr.refs._check import is_metadata_key
+from tiffzarr.refs._wrap import remember_origin
 
 __all__ = ["ReferenceStore"]
 
@@ -65,7 +68,10 @@ class ReferenceStore(FsspecStore):
         prototype: BufferPrototype | None = None,
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
-        return await super().get(key, prototype or default_buffer_prototype(), byte_range)
+        buffer = await super().get(key, prototype or default_buffer_prototype(), byte_range)
+        if buffer is not None and not is_metadata_key(key):
+            remember_origin(buffer, self.fs.chunk_target(key), key)
+        return buffer
 
     # FsspecStore lists below "<path>/", which the reference filesystem's keys never start with
     async def list(self) -> AsyncIterator[str]:
