@@ -40,10 +40,12 @@ def _rationals(value: Any) -> tuple[float, ...]:
 
 def page_spec(page: tifffile.TiffPage, **changes: Any) -> SegmentSpec:
     """The SegmentSpec of one of ``page``'s segments, from tifffile's attributes."""
+    lastrows = None
     if page.is_tiled:
         segment = (page.tiledepth, page.tilelength, page.tilewidth)
     else:
         segment = (1, min(page.rowsperstrip, page.imagelength), page.imagewidth)
+        lastrows = page.imagelength % max(1, segment[1]) or None
     samples = page.samplesperpixel if page.planarconfig == 1 else 1
     extra: dict[str, Any] = {}
     if 529 in page.tags:
@@ -64,6 +66,7 @@ def page_spec(page: tifffile.TiffPage, **changes: Any) -> SegmentSpec:
         "subsampling": tuple(int(i) for i in (page.subsampling or (1, 1))),
         "t4options": int(page.tags.valueof(292, 0)),
         "jpegheader": page.jpegheader,
+        "lastrows": lastrows,
         **extra,
     }
     fields.update(changes)

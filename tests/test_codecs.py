@@ -17,6 +17,7 @@ import pickle
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numcodecs
@@ -28,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from zarr.core.buffer import cpu
 
+import tiffzarr
 from tests._codec_helpers import (
     BUDGET,
     assemble,
@@ -354,14 +356,37 @@ def test_short_strip_is_padded_with_zeros() -> None:
     assert np.array_equal(decoded[:, :3], rows) and not decoded[:, 3:].any()
 
 
-def test_jpeg_tile_smaller_than_the_segment_fills_its_corner() -> None:
+def test_jpeg_frame_smaller_than_the_segment_raises_unless_a_short_last_strip() -> None:
     small = SegmentSpec(
-        compression=7, shape=(1, 16, 16, 1), dtype="|u1", bitspersample=8, sampleformat=1,
+        compression=7, shape=(1, 16, 32, 1), dtype="|u1", bitspersample=8, sampleformat=1,
         byteorder="<", photometric=1,
     )  # fmt: skip
     encoded = encode_segment(np.full(small.shape, 200, np.uint8), small, level=100)
-    decoded = decode_segment(encoded, replace(small, shape=(1, 32, 32, 1)))
-    assert abs(int(decoded[0, :16, :16].mean()) - 200) <= 1 and not decoded[0, 16:].any()
+    for shape in ((1, 32, 32, 1), (1, 16, 48, 1)):  # a tile, or a strip of another width
+        with pytest.raises(ChunkDecodeError, match="JPEG frame of 16x32 pixels"):
+            decode_segment(encoded, replace(small, shape=shape))
+    decoded = decode_segment(encoded, replace(small, shape=(1, 32, 32, 1), lastrows=16))
+    assert abs(int(decoded[0, :16].mean()) - 200) <= 1 and not decoded[0, 16:].any()
+
+
+def test_store_names_the_tile_whose_jpeg_frame_is_too_small(tmp_path: Path) -> None:
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 64, 3), dtype=np.uint8)
+    strips, tiles = tmp_path / "strips.tif", tmp_path / "tiles.tif"
+    tifffile.imwrite(strips, rgb, rowsperstrip=16, compression="jpeg", photometric="rgb")
+    tifffile.imwrite(tiles, rgb, tile=(32, 32), compression="jpeg", photometric="rgb")
+    ours = zarr.open_array(tiffzarr.open_store(str(strips), series=0, level=0), mode="r")
+    np.testing.assert_array_equal(ours[...], tifffile.imread(strips))  # an 8-row last strip
+    data = bytearray(tiles.read_bytes())
+    with tifffile.TiffFile(tiles) as tf:
+        start = tf.pages[0].dataoffsets[1]
+    sof = data.index(b"\xff\xc0", start)
+    data[sof + 5 : sof + 7] = (16).to_bytes(2, "big")  # tile 1's frame: 16 of 32 rows
+    tiles.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="cannot be reshaped"):
+        tifffile.imread(tiles)
+    ours = zarr.open_array(tiffzarr.open_store(str(tiles), series=0, level=0), mode="r")
+    with pytest.raises(ChunkDecodeError, match=r"16x32 pixels .* 32x32 segment .*tiles.tif.*1/0"):
+        ours[...]
 
 
 @pytest.mark.parametrize("code", [9, 32809, 34676, 65000, 48124, 12345])

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -189,3 +190,86 @@ def test_unwritable_targets_raise_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         write(old_file(tmp_path), data, mode="x")
     assert isinstance(WriteError("x"), OSError)
+
+
+STALLED_WRITER = """
+    import os, time, numpy as np, dask.array as da
+    from tiffzarr.writer import write
+    def chunk(block_info=None):
+        y = block_info[None]["chunk-location"][0]
+        if y == 3:
+            open("started", "w").close()
+            while not os.path.exists("go"):
+                time.sleep(0.02)
+        rng = np.random.default_rng(y)
+        return rng.integers(0, 2**16, block_info[None]["chunk-shape"], dtype="uint16")
+    array = da.map_blocks(chunk, dtype="uint16", chunks=((512,) * 8, (1024,)))
+    write(TARGET, array, tile=(128, 128), compression="zstd", cog=True, pyramid=2)
+"""
+"""A COG writer (a temporary file and one spool per level) that stalls at its fourth chunk
+until a file ``go`` appears."""
+
+
+def stalled_writer(folder: Path, target: str) -> subprocess.Popen[str]:
+    process = run_python(STALLED_WRITER.replace("TARGET", repr(target)), folder)
+    for _ in range(1200):
+        if (folder / "started").exists() or process.poll() is not None:
+            break
+        time.sleep(0.05)
+    if not (folder / "started").exists():
+        process.kill()
+        pytest.fail(process.communicate()[1])
+    return process
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("target", ["a.tif", "memory://a.tif"])
+def test_next_write_removes_a_killed_writers_temporary_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    scratch = tmp_path / "scratch"  # the system's temporary folder: uploads' spools
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    folder = tmp_path if target == "a.tif" else scratch
+    process = stalled_writer(tmp_path, target)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    left = temporaries(folder)
+    kinds = {p.name.split("tiffzarr-")[0] for p in left}  # the file (or its upload) and spools
+    assert kinds == {".a.tif." if folder == tmp_path else "upload-", ".spool-"}, left
+    assert sum(p.stat().st_size for p in left) > 2 << 20  # three of eight 1 MiB chunks
+    write(target if target != "a.tif" else tmp_path / "a.tif", OLD, tile=(16, 16), cog=True)
+    assert temporaries(folder) == []
+    assert temporaries(tmp_path) == []
+
+
+def test_a_live_writers_temporary_files_are_kept(tmp_path: Path) -> None:
+    process = stalled_writer(tmp_path, "a.tif")
+    try:
+        live = temporaries(tmp_path)
+        assert len(live) > 1, live
+        for path in live:
+            os.utime(path, (0, 0))  # old, but locked by a live writer
+        write(tmp_path / "a.tif", OLD, tile=(16, 16), cog=True)  # the same target meanwhile
+        assert temporaries(tmp_path) == live
+    finally:
+        (tmp_path / "go").touch()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    rows = [np.random.default_rng(y).integers(0, 2**16, (512, 1024), "uint16") for y in range(8)]
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), np.concatenate(rows))
+    assert temporaries(tmp_path) == []
+
+
+def test_an_unlocked_temporary_file_of_a_live_pid_goes_only_when_old(tmp_path: Path) -> None:
+    left = tmp_path / ".a.tif.tiffzarr-1-abcd1234.tmp"  # pid 1 lives: reused, or in a container
+    left.write_bytes(b"left by a writer that died")
+    write(tmp_path / "a.tif", OLD)
+    assert left.exists()
+    os.utime(left, (0, 0))
+    write(tmp_path / "a.tif", OLD)
+    assert not left.exists()

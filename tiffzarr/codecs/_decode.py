@@ -421,10 +421,40 @@ def _decode_jpeg(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.
         )
     if header is None:
         raise ChunkDecodeError("JPEG segment has no frame header (SOF marker)")
+    _check_frame(header, spec)
     colorspace, outcolorspace = _jpeg_colorspaces(spec, data)
     array = np.zeros(spec.shape, spec.numpy_dtype.newbyteorder("="))
     options = {"tables": spec.jpegtables, "colorspace": colorspace, "outcolorspace": outcolorspace}
     return _decode_into(array, data, codec.decode, header, **options)
+
+
+def _check_frame(header: tuple[int, int, int], spec: SegmentSpec) -> None:
+    """Refuse a JPEG frame whose size is not the segment's (as tifffile and libtiff do).
+
+    A short last strip (``spec.lastrows``) fits, and so does a frame holding the
+    segment's samples in another shape (DNG lossless JPEG); anything else would
+    leave part of the segment as zeros, or be cropped.
+
+    >>> spec = SegmentSpec(compression=7, shape=(1, 16, 32, 3), dtype="|u1",
+    ...                    bitspersample=8, sampleformat=1, byteorder="<", lastrows=5)
+    >>> _check_frame((5, 32, 3), spec)
+    >>> try:
+    ...     _check_frame((8, 32, 3), spec)
+    ... except ChunkDecodeError as exc:
+    ...     print(exc)
+    JPEG frame of 8x32 pixels does not match the 16x32 segment (or the 5x32 last strip)
+    """
+    depth, length, width, samples = spec.shape
+    height, columns, components = header
+    rows = depth * length
+    if columns == width and height in (rows, spec.lastrows):
+        return
+    if height * columns * components == rows * width * samples:
+        return
+    last = f" (or the {spec.lastrows}x{width} last strip)" if spec.lastrows else ""
+    raise ChunkDecodeError(
+        f"JPEG frame of {height}x{columns} pixels does not match the {rows}x{width} segment{last}"
+    )
 
 
 def _decode_ccitt(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.ndarray:

@@ -24,7 +24,10 @@ class SegmentSpec:
     ``shape`` is the full decoded segment ``(depth, length, width, samples)``;
     ``dtype`` the native-order numpy dtype string of the decoded array (for
     example ``"<u2"``, ``"|b1"``, ``"<c8"``). A segment that stores fewer rows
-    (the last strip of a page) decodes to the same shape, padded with zeros.
+    (the last strip of a page) decodes to the same shape, padded with zeros;
+    ``lastrows`` is that strip's row count when it is shorter (``None``: every
+    segment stores ``shape[1]`` rows), the only other frame height a JPEG
+    segment may have.
     ``byteorder`` is the byte order of the file's samples. ``t4options`` is the
     T4Options tag (CCITT Group 3: 2-D coding, fill bits). ``jpegheader`` is a
     JPEG header that the segment's bytes continue (NDPI tiles cut from one JPEG
@@ -60,6 +63,7 @@ class SegmentSpec:
     referenceblackwhite: tuple[float, float, float, float, float, float] | None = None
     grid: tuple[int, int, int, int] | None = None
     page: tuple[int, int, int, int, int] | None = None
+    lastrows: int | None = None
 
     @property
     def numpy_dtype(self) -> np.dtype:

@@ -30,6 +30,7 @@ def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
     ifd = page.ifd
     coefficients = ifd.get(529)
     reference = ifd.get(532)
+    short = 0 if layout.tiled else layout.length % layout.tile[1]  # rows of a short last strip
     extra: dict[str, Any] = {}
     if coefficients is not None:
         extra["ycbcrcoefficients"] = tuple(_ratios(coefficients))
@@ -48,6 +49,7 @@ def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
         jpegtables=page.jpegtables,
         subsampling=layout.subsampling,
         t4options=int(ifd.get(292, 0)),
+        lastrows=short or None,
         **extra,
     )
 

@@ -23,6 +23,7 @@ from tiffzarr.format import (
     parse_ifd_count,
 )
 from tiffzarr.format._jpeg import jpeg_frame
+from tiffzarr.format._tagrules import entry_problem
 from tiffzarr.model import Ifd, PagePath, format_path
 from tiffzarr.reader._cache import ByteCache
 
@@ -106,6 +107,14 @@ class IfdReader:
     def parse(self, offset: int, name: str) -> RawIfd | Range:
         """The IFD at ``offset`` if its bytes are cached, else the range to fetch."""
         layout = self.header.layout
+        if offset + layout.count_size > self.size:
+            raise TiffFormatError(
+                f"IFD offset {offset} leaves no room for its tag count in a file of "
+                f"{self.size} bytes",
+                url=self.url,
+                ifd=name,
+                offset=offset,
+            )
         head = self.cache.find(offset, layout.count_size)
         if head is None:
             rest = self.size - offset
@@ -166,7 +175,7 @@ class IfdReader:
         for code, entry in self.entries(raw).items():
             if (
                 entry.value_offset is not None
-                and self._check(entry) is None
+                and self._check(entry, namespace) is None
                 and not (namespace == "image" and code in SEGMENT_TAGS)
                 and _wanted(code, entry, namespace, descriptions=self.descriptions)
                 and self.cache.find(entry.value_offset, entry.nbytes) is None
@@ -180,7 +189,7 @@ class IfdReader:
     def cached_value(self, raw: RawIfd, code: int) -> TagValue | None:
         """A tag's value if it is inline or cached, else ``None`` (also for invalid tags)."""
         entry = self.entries(raw).get(code)
-        if entry is None or self._check(entry) is not None:
+        if entry is None or self._check(entry, "image") is not None:
             return None
         if entry.value_offset is None:
             return decode_value(self.header, entry)
@@ -194,7 +203,7 @@ class IfdReader:
         invalid: dict[int, str] = {}
         entries = self.entries(raw)
         for code, entry in entries.items():
-            reason = self._check(entry)
+            reason = self._check(entry, namespace)
             if reason is not None:
                 invalid[code] = reason
                 continue
@@ -218,9 +227,12 @@ class IfdReader:
         )
         return WalkedIfd(ifd, invalid)
 
-    def _check(self, entry: TagEntry) -> str | None:
+    def _check(self, entry: TagEntry, namespace: Namespace) -> str | None:
+        """Why ``entry`` must be ignored, or ``None``."""
         if entry.datatype is None:
             return f"unknown field type {entry.type}"
+        if namespace == "image" and (problem := entry_problem(entry)) is not None:
+            return problem
         if entry.value_offset is not None and entry.value_offset + entry.nbytes > self.size:
             return (
                 f"value of {entry.nbytes} bytes at offset {entry.value_offset} "

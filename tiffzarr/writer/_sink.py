@@ -6,6 +6,12 @@ ever visible and a failed overwrite leaves the old file as it was. Appending
 writes after the old end of the file and truncates back on failure. An fsspec
 URL is written to a local temporary file and uploaded when complete.
 
+Temporary files are named ``{prefix}tiffzarr-{pid}-{random}.tmp`` and locked
+(``flock``) while their writer lives, so a write that finds one nobody locks,
+whose process is gone (or that has not changed for :data:`STALE_AFTER`
+seconds), removes it: a killed writer's leftovers last until the next write to
+the same target, never longer.
+
 >>> import os, tempfile
 >>> path = os.path.join(tempfile.mkdtemp(), "a.bin")
 >>> sink = open_sink(path)
@@ -20,17 +26,37 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
+import re
 import shutil
+import stat
+import sys
 import tempfile
+import time
 from typing import IO, Any, Literal, Protocol
 
 from tiffzarr.errors import WriteError
 
-__all__ = ["Sink", "Spool", "open_sink", "write_error"]
+__all__ = ["STALE_AFTER", "Sink", "Spool", "open_sink", "remove_stale", "write_error"]
+
+logger = logging.getLogger(__name__)
+
+if sys.platform == "win32":
+    _fcntl: Any = None
+else:
+    import fcntl as _fcntl
 
 Mode = Literal["w", "x", "r+"]
 _BUFFER = 1 << 20
+_MARK = "tiffzarr-"
+"""What every temporary file's name carries before its writer's process id."""
+_SUFFIX = ".tmp"
+_OWNER = re.compile(r"(\d{1,10})-[a-z0-9_]+")
+"""The rest of a temporary name: the writer's pid, then ``mkstemp``'s random letters."""
+STALE_AFTER = 600.0
+"""Seconds after which an unlocked temporary file is stale even if its pid is in use
+(the pid was reused, or belongs to another host or container)."""
 
 
 def write_error(exc: OSError, where: str, /) -> WriteError:
@@ -175,11 +201,14 @@ class _TempSink(_FdSink):
     _tmp: str
 
     def abort(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)  # before the lock goes with the descriptor
+        self._close()
+
+    def _close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._tmp)
 
 
 class _TempFileSink(_TempSink):
@@ -192,9 +221,8 @@ class _TempFileSink(_TempSink):
         if exclusive and os.path.lexists(path):
             raise FileExistsError(errno.EEXIST, "the target exists (mode='x')", path)
         self.folder = os.path.dirname(path)
-        base = os.path.basename(path)
         try:
-            fd, self._tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{base}.", suffix=".tmp")
+            fd, self._tmp = temporary(self.folder, f".{os.path.basename(path)}.")
         except OSError as exc:
             raise write_error(exc, path) from exc
         super().__init__(fd, path)
@@ -205,8 +233,6 @@ class _TempFileSink(_TempSink):
         self._finish()
         try:
             os.fchmod(self._fd, _target_mode(self._path))
-            os.close(self._fd)
-            self._fd = -1
             if self._exclusive:
                 os.link(self._tmp, self._path)  # fails if the target appeared meanwhile
                 os.unlink(self._tmp)
@@ -216,6 +242,7 @@ class _TempFileSink(_TempSink):
             raise
         except OSError as exc:
             raise write_error(exc, self._path) from exc
+        self._close()  # locked until renamed: no other write can take it for stale
         _sync_folder(self.folder)
 
 
@@ -328,20 +355,18 @@ class _FsspecSink(_TempSink):
         self._fs, self._path = fsspec.core.url_to_fs(url, **(storage_options or {}))
         if exclusive and self._fs.exists(self._path):
             raise FileExistsError(errno.EEXIST, "the target exists (mode='x')", url)
-        fd, self._tmp = tempfile.mkstemp(prefix="tiffzarr-", suffix=".tif")
+        fd, self._tmp = temporary(None, "upload-")
         super().__init__(fd, url)
         self._url = url
 
     def commit(self) -> None:
         self._finish()
-        os.close(self._fd)
-        self._fd = -1
         try:
             self._fs.put_file(self._tmp, self._path)
         except OSError as exc:
             raise write_error(exc, self._url) from exc
         finally:
-            os.unlink(self._tmp)
+            self.abort()  # the upload is done (or failed): remove the local copy
 
 
 def open_sink(
@@ -367,7 +392,7 @@ class Spool:
     """A temporary file holding one level's encoded segments until they are copied into place."""
 
     def __init__(self, folder: str | None) -> None:
-        fd, self.path = tempfile.mkstemp(dir=folder, prefix=".tiffzarr-spool-", suffix=".tmp")
+        fd, self.path = temporary(folder, ".spool-")
         self._sink = _FdSink(fd, self.path)
         self._fd = fd
 
@@ -381,8 +406,98 @@ class Spool:
         self._sink._flush()
 
     def remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+
+
+# -- temporary files and the stale ones of killed writers ----------------------
+
+
+def temporary(folder: str | None, prefix: str, /) -> tuple[int, str]:
+    """Create and lock ``{prefix}tiffzarr-{pid}-{random}.tmp`` in ``folder``.
+
+    ``None`` is the system's temporary folder. Stale files of the same
+    ``prefix`` are removed first. The lock lasts while this process holds the
+    descriptor: close it only after the file is renamed or removed.
+    """
+    remove_stale(folder, prefix)
+    fd, path = tempfile.mkstemp(dir=folder, prefix=f"{prefix}{_MARK}{os.getpid()}-", suffix=_SUFFIX)
+    if _fcntl is not None:
+        with contextlib.suppress(OSError):  # no locks here: stale files are never taken
+            _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+    return fd, path
+
+
+def remove_stale(folder: str | None, prefix: str, /) -> list[str]:
+    """Remove the temporary files ``prefix`` of writers that died; return their paths.
+
+    A file is stale when no process holds its lock and its writer's pid is no
+    live process here, or it has not changed for :data:`STALE_AFTER` seconds.
+    A live writer's file is never removed. Does nothing where files cannot be
+    locked (Windows).
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> fd, live = temporary(folder, ".a.tif.")
+    >>> dead = os.path.join(folder, ".a.tif.tiffzarr-99999999-x1y2z3.tmp")  # no such pid
+    >>> open(dead, "wb").close()
+    >>> remove_stale(folder, ".a.tif.") == [dead], os.listdir(folder) == [os.path.basename(live)]
+    (True, True)
+    """
+    if _fcntl is None:
+        return []
+    folder = tempfile.gettempdir() if folder is None else folder
+    start = prefix + _MARK
+    removed = []
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if e.name.startswith(start)]
+    except OSError:  # an unreadable folder: creating the file will say why
+        return []
+    for name in names:
+        owner = _OWNER.fullmatch(name[len(start) : -len(_SUFFIX)])
+        if owner is None or not name.endswith(_SUFFIX):
+            continue
+        path = os.path.join(folder, name)
+        if _remove_if_stale(path, int(owner.group(1))):
+            removed.append(path)
+            logger.info("removed %s, left by writer %s", path, owner.group(1))
+    return removed
+
+
+def _remove_if_stale(path: str, pid: int) -> bool:
+    """Remove ``path`` if its writer is gone; whether it did."""
+    assert _fcntl is not None
+    try:
+        info = os.lstat(path)
+        if pid == os.getpid() or not stat.S_ISREG(info.st_mode):
+            return False  # closing a descriptor of our own file could drop its lock
+        if _alive(pid) and time.time() - info.st_mtime < STALE_AFTER:
+            return False
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)  # held: its writer lives
+        if not os.path.samestat(os.fstat(fd), os.lstat(path)):
+            return False
+        os.unlink(path)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists here (``os.kill`` with signal 0 tests, sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # none, or an absurd pid
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
