@@ -33,11 +33,11 @@ _TYPES = {"integers": INTEGER_TYPES, "offsets": OFFSET_TYPES, "numbers": NUMBER_
 
 
 class TagRule(NamedTuple):
-    """A tag holds values of ``kind``: exactly ``count`` of them, or at least one
-    when ``count`` is ``None``."""
+    """A tag holds values of ``kind``: exactly ``number`` of them, or at least one
+    when ``number`` is ``None``."""
 
     kind: Kind
-    count: int | None = 1
+    number: int | None = 1
 
 
 TAG_RULES: dict[int, TagRule] = {
@@ -82,8 +82,8 @@ def entry_problem(entry: TagEntry, /) -> str | None:
     name = tag_name(entry.code)
     if entry.datatype.name not in _TYPES[rule.kind]:
         return f"{name} holds {entry.datatype.name} values, not {rule.kind}"
-    if rule.count is not None and entry.count != rule.count:
-        return f"{name} holds {entry.count} values, not {rule.count}"
+    if rule.number is not None and entry.count != rule.number:
+        return f"{name} holds {entry.count} values, not {rule.number}"
     if entry.count < 1:
         return f"{name} holds no value"
     return None
