@@ -70,7 +70,7 @@ def test_every_image_page_is_held_or_reported(relpath: str) -> None:
     some series' manifest, or a warning names the page's IFD offset."""
     index = opened(relpath)
     held = {
-        id(t)
+        t.key
         for s in index.series
         for level in s.levels
         for t in level.manifest.tables
@@ -79,12 +79,12 @@ def test_every_image_page_is_held_or_reported(relpath: str) -> None:
     missed = [
         page
         for page in index.iter_pages()
-        if not (page.segments is not None and id(page.segments) in held)
+        if not (page.segments is not None and page.segments.key in held)
         and not any(f"IFD at {page.ifd.offset})" in w for w in index.warnings)
     ]
     tally = TALLIES["corpus pages not in any series (files)"]
     reported = sum(
-        1 for page in index.iter_pages() if page.segments is None or id(page.segments) not in held
+        1 for page in index.iter_pages() if page.segments is None or page.segments.key not in held
     )
     tally["some reported" if reported else "all held"] += 1
     assert not missed, f"pages neither held nor reported: {[p.path for p in missed]}"

@@ -95,10 +95,13 @@ def test_unknown_type_and_missing_bytes() -> None:
         decode_value(header, TagEntry.make(273, 4, 10, b"\0" * 4, 8), b"\0" * 8)
 
 
-def test_tag_count_cap() -> None:
+def test_tag_count_is_judged_by_the_bytes_it_needs() -> None:
     header = parse_header(make_header("<", False, 8), size=10**6)
-    with pytest.raises(LimitError, match="65535 tags"):
+    with pytest.raises(TiffFormatError, match="65535 tags needs 786426 bytes"):
         parse_ifd(header, struct.pack("<H", 65535) + bytes(100), offset=8)
+    entries = struct.pack("<HHII", 60000, 3, 1, 7) * 5000
+    raw = parse_ifd(header, struct.pack("<H", 5000) + entries + bytes(4), offset=8)
+    assert raw.ntags == 5000
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from the servers' logs and are compared with those of a server answering as aske
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import io
 import threading
@@ -210,12 +211,21 @@ def werkzeug_send_file(root: Path, logged: list[tuple[str | None, int]]) -> Iter
         return app(environ, start)
 
     server = make_server("127.0.0.1", 0, log, threaded=True)
+    with serving_in_thread(server):
+        yield f"http://127.0.0.1:{server.server_port}"
+
+
+@contextlib.contextmanager
+def serving_in_thread(server: Any) -> Iterator[None]:
+    """Run a ``socketserver``-style server (``serve_forever``) in a thread while open."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-    server.server_close()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
 
 
 @pytest.fixture
@@ -233,12 +243,8 @@ def python_http_server(root: Path, logged: list[tuple[str | None, int]]) -> Iter
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), partial(Handler, directory=str(root))
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(10)
-    server.server_close()
+    with serving_in_thread(server):
+        yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.mark.parametrize("kind", ["aiohttp_static", "werkzeug_send_file"])

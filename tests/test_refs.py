@@ -634,13 +634,13 @@ def test_s3_targets_read_back_equal(tmp_path: Path, contract_bytes: bytes) -> No
 def segment_windows(index: tiffzarr.TiffIndex) -> tuple[int, int]:
     """(segment-table windows, predicted pages not yet checked) of every series."""
     windows = checks = 0
-    seen: set[int] = set()
+    seen: set[tuple[int, int]] = set()
     for series in index.series:
         for level in series.levels:
             for table in level.manifest.tables:
-                if table is None or id(table) in seen:
+                if table is None or table.key in seen:
                     continue
-                seen.add(id(table))
+                seen.add(table.key)
                 for values in (table.offsets, table.bytecounts):
                     if values.offset is not None:  # out of line: loaded lazily
                         windows += math.ceil(values.count / WINDOW)

@@ -204,14 +204,19 @@ def s3() -> Iterator[MotoS3]:
         yield running
 
 
-@pytest.mark.parametrize("versioning", [False, True], ids=["plain", "versioned"])
-def test_s3_object_overwritten_with_the_same_size(s3: MotoS3, versioning: bool) -> None:
-    bucket = "changes-versioned" if versioning else "changes-plain"
+def new_bucket(s3: MotoS3, prefix: str, *, versioning: bool) -> str:
+    bucket = f"{prefix}-versioned" if versioning else f"{prefix}-plain"
     s3.create_bucket(bucket)
     if versioning:
         s3.client().put_bucket_versioning(
             Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
         )
+    return bucket
+
+
+@pytest.mark.parametrize("versioning", [False, True], ids=["plain", "versioned"])
+def test_s3_object_overwritten_with_the_same_size(s3: MotoS3, versioning: bool) -> None:
+    bucket = new_bucket(s3, "changes", versioning=versioning)
     raw, old = version_bytes(10)
     url = s3.put(bucket, "a.tif", raw)
     store, array = open_array(url, storage_options=s3.storage_options)
@@ -231,12 +236,7 @@ def test_s3_object_overwritten_with_the_same_size(s3: MotoS3, versioning: bool) 
 
 @pytest.mark.parametrize("versioning", [False, True], ids=["plain", "versioned"])
 def test_readers_racing_an_s3_rewriter_never_get_wrong_pixels(s3: MotoS3, versioning: bool) -> None:
-    bucket = "race-versioned" if versioning else "race-plain"
-    s3.create_bucket(bucket)
-    if versioning:
-        s3.client().put_bucket_versioning(
-            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
-        )
+    bucket = new_bucket(s3, "race", versioning=versioning)
     versions: dict[int, np.ndarray] = {}
     files: dict[int, bytes] = {}
     for version in range(31):

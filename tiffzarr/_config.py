@@ -53,6 +53,9 @@ class Config:
     ``max_references``: most entries a JSON reference set may hold, checked before
     it is parsed (``TIFFZARR_MAX_REFERENCES``; each entry costs about 300 bytes
     while parsing; parquet reference sets load lazily and have no such cap).
+    ``max_ifds``: most IFDs read from one file (``TIFFZARR_MAX_IFDS``; a run of
+    pages laid out alike costs some tens of bytes per page, other pages a few
+    kilobytes each; see :mod:`tiffzarr.model._pages`).
     """
 
     max_chunk_bytes: int = 128 * 2**20
@@ -62,6 +65,7 @@ class Config:
     metadata_cache_seconds: int = 300
     codec_threads: int = 0
     max_references: int = 2**22
+    max_ifds: int = 2**20
 
     @classmethod
     def from_env(cls) -> Config:

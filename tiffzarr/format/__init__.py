@@ -23,7 +23,6 @@ from tiffzarr.format._header import (
     parse_header,
 )
 from tiffzarr.format._ifd import (
-    MAX_TAGS_PER_IFD,
     RawIfd,
     TagEntry,
     TagValue,
@@ -51,7 +50,6 @@ __all__ = [
     "GPS_TAGS",
     "INTEROP_TAGS",
     "MAX_SEGMENT_BYTES",
-    "MAX_TAGS_PER_IFD",
     "TAGS",
     "ByteOrder",
     "Compression",

@@ -12,12 +12,11 @@ from typing import NamedTuple, TypeAlias
 
 import numpy as np
 
-from tiffzarr.errors import LimitError, TiffFormatError
+from tiffzarr.errors import TiffFormatError
 from tiffzarr.format._header import Header
 from tiffzarr.format._types import DATA_TYPES, DataType
 
 __all__ = [
-    "MAX_TAGS_PER_IFD",
     "RawIfd",
     "TagEntry",
     "TagValue",
@@ -25,9 +24,6 @@ __all__ = [
     "parse_ifd",
     "parse_ifd_count",
 ]
-
-MAX_TAGS_PER_IFD = 4096
-"""No real file has more tags in one IFD; more means the offset is wrong."""
 
 TagValue: TypeAlias = int | float | str | bytes | tuple[int, int] | np.ndarray
 
@@ -89,16 +85,11 @@ def parse_ifd(
 
     ``next_offset_size`` overrides the size of the next-IFD pointer (NDPI files
     store it as 8 bytes in classic TIFF). Duplicate tags keep their first entry.
+    Any number of tags is accepted whose entries ``data`` holds (the caller reads
+    no more than the file has).
     """
     layout = header.layout
     ntags = parse_ifd_count(header, data)
-    if ntags > MAX_TAGS_PER_IFD:
-        raise LimitError(
-            f"IFD claims {ntags} tags (more than {MAX_TAGS_PER_IFD})",
-            url=url,
-            ifd=ifd,
-            offset=offset,
-        )
     next_size = next_offset_size or layout.offset_size
     need = layout.count_size + ntags * layout.entry_size + next_size
     if len(data) < need:

@@ -8,6 +8,7 @@ from tiffzarr.model._array import (
     whole_page_chunks,
 )
 from tiffzarr.model._index import FileVersion, Ifd, Page, PagePath, TiffIndex, format_path
+from tiffzarr.model._pages import HeldPages, PageRun, Pages, PageTables, RunSlice, page_layouts
 from tiffzarr.model._segments import (
     WINDOW,
     FileCheck,
@@ -32,11 +33,16 @@ __all__ = [
     "FileCheck",
     "FileReference",
     "FileVersion",
+    "HeldPages",
     "Ifd",
     "OffsetFix",
     "Page",
     "PageCheck",
     "PagePath",
+    "PageRun",
+    "PageTables",
+    "Pages",
+    "RunSlice",
     "SegmentTable",
     "Series",
     "TagArray",
@@ -44,6 +50,7 @@ __all__ = [
     "array_from_pages",
     "format_path",
     "load_segments",
+    "page_layouts",
     "predicted_file",
     "segment_spec",
     "squeeze_array",

@@ -13,6 +13,7 @@ import numpy as np
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.format import PageLayout
 from tiffzarr.model._index import Page
+from tiffzarr.model._pages import Pages
 from tiffzarr.model._segments import SegmentTable
 
 __all__ = [
@@ -80,7 +81,7 @@ class ChunkManifest:
     page_grid: tuple[int, ...]
     page_dims: tuple[int, ...]
     inner_dims: tuple[int, ...]
-    tables: tuple[SegmentTable | None, ...]
+    tables: Sequence[SegmentTable | None]
     sources: tuple[int, ...]
     whole_pages: bool = False
 
@@ -216,7 +217,11 @@ def array_from_pages(
     for d, n in zip(inner_dims, layout.chunks, strict=True):
         if d >= 0:
             chunks[d] = n
-    tables = tuple(None if p is None else p.require_layout()[1] for p in pages)
+    tables: Sequence[SegmentTable | None]
+    if isinstance(pages, Pages):
+        tables = pages.tables()  # built when asked for: runs of pages stay compact
+    else:
+        tables = tuple(None if p is None else p.require_layout()[1] for p in pages)
     manifest = ChunkManifest(
         urls=urls,
         layout=layout,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +117,8 @@ class TiffIndex:
     url: str
     size: int
     header: Header
-    pages: tuple[Page, ...]
+    pages: Sequence[Page]
+    """The pages of the main chain (a :class:`~tiffzarr.model.Pages` when parsed)."""
     series: tuple[Series, ...] = ()
     flags: frozenset[str] = frozenset()
     warnings: tuple[str, ...] = ()

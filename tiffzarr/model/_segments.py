@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from tiffzarr.errors import TiffFormatError
 from tiffzarr.format._template import IfdTemplate
 from tiffzarr.io import ByteSource
+
+if TYPE_CHECKING:
+    from tiffzarr.model._pages import PageRun
 
 __all__ = [
     "WINDOW",
@@ -63,12 +66,27 @@ class TagArray:
     def from_values(cls, values: Sequence[int] | np.ndarray, /) -> TagArray:
         arr = np.asarray(values).astype("<u8", copy=False).reshape(-1)
         out = cls(None, len(arr), "<u8")
-        if len(arr) <= WINDOW:
-            out._windows[0] = arr
-            return out
-        for w in range(0, len(arr), WINDOW):
-            out._windows[w // WINDOW] = arr[w : w + WINDOW]
+        out._keep(arr)
         return out
+
+    @classmethod
+    def loaded_at(
+        cls, offset: int, dtype: str, values: np.ndarray, /, *, fix_ref: int = 0
+    ) -> TagArray:
+        """The array of ``dtype`` at file ``offset`` whose (widened) ``values`` are known.
+
+        >>> TagArray.loaded_at(100, "<u4", np.array([7, 8], "<u8"))[1]
+        8
+        """
+        out = cls(offset, len(values), dtype, fix_ref=fix_ref)
+        out._keep(values)
+        return out
+
+    def _keep(self, values: np.ndarray) -> None:
+        """Hold ``values`` (all of them, as ``<u8``) in windows."""
+        self._windows.clear()
+        for w in range(-(-self.count // WINDOW)):
+            self._windows[w] = values[w * WINDOW : (w + 1) * WINDOW]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TagArray):
@@ -149,9 +167,7 @@ class TagArray:
         arr = np.asarray(values).astype("<u8", copy=False).reshape(-1)
         if len(arr) != self.count:
             raise ValueError(f"{len(arr)} corrected values for an array of {self.count}")
-        self._windows.clear()
-        for w in range(-(-self.count // WINDOW)):
-            self._windows[w] = arr[w * WINDOW : (w + 1) * WINDOW]
+        self._keep(arr)
 
     def __getitem__(self, index: int) -> int:
         window = self._windows.get(index // WINDOW)
@@ -179,11 +195,14 @@ class PageCheck:
     Checks share one protocol with :class:`FileCheck`: the store reads ``spans``
     of the page's file (and, while ``reference_url`` is set, the same spans of
     that file) together with the page's first pixels, then calls ``verify``.
+    The pages of a :class:`~tiffzarr.model.PageRun` keep their flags in one
+    ``_state`` (``_slot`` is this page's).
     """
 
     template: IfdTemplate
     delta: int
-    _state: list[bool] = field(default_factory=lambda: [False], repr=False)
+    _state: bytearray = field(default_factory=lambda: bytearray(1), repr=False)
+    _slot: int = field(default=0, repr=False)
 
     @property
     def spans(self) -> tuple[tuple[int, int], ...]:
@@ -197,7 +216,7 @@ class PageCheck:
 
     @property
     def verified(self) -> bool:
-        return self._state[0]
+        return bool(self._state[self._slot])
 
     def verify(
         self, blocks: Sequence[bytes], reference: Sequence[bytes] | None = None, /, *, url: str
@@ -210,7 +229,7 @@ class PageCheck:
                 url=url,
                 offset=self.template.ifd(self.delta),
             )
-        self._state[0] = True
+        self._state[self._slot] = 1
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -285,16 +304,29 @@ class SegmentTable:
     """Offsets and byte counts of the segments of one page (or virtual page).
 
     ``check`` is set for pages predicted from their neighbours' layout, or from
-    the first file of a sequence.
+    the first file of a sequence. ``origin`` is the run and position of a page
+    stored in a :class:`~tiffzarr.model.PageRun`, whose tables are built anew
+    each time they are asked for (see :class:`~tiffzarr.model.HeldPages`).
     """
 
     offsets: TagArray
     bytecounts: TagArray
     check: PageCheck | FileCheck | None = field(default=None, compare=False)
+    origin: tuple[PageRun, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def count(self) -> int:
         return min(self.offsets.count, self.bytecounts.count)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Tells the tables of different pages apart while the parsed file lives: the
+        table's identity, or for a page of a run (whose table is built anew each time
+        it is asked for) the run's and the page's position in it."""
+        if self.origin is None:
+            return id(self), -1
+        run, i = self.origin
+        return id(run), i
 
     def locate(self, index: int, /) -> tuple[int, int] | None:
         """``(offset, nbytes)`` of segment ``index``, or ``None`` when sparse.

@@ -47,15 +47,23 @@ class ByteCache:
         self._starts.insert(i, offset)
         self._blocks.insert(i, data)
         self._held += len(data)
-        while self._held > self.budget and len(self._blocks) > 1:
-            # Drop the largest block that is not the newest one.
-            j = max(
-                (k for k in range(len(self._blocks)) if k != i), key=lambda k: len(self._blocks[k])
-            )
-            self._held -= len(self._blocks[j])
-            del self._starts[j], self._blocks[j]
-            if j < i:
-                i -= 1
+        if self._held > self.budget:
+            self._evict(keep=i)
+
+    def _evict(self, *, keep: int) -> None:
+        """Drop the largest blocks but block ``keep`` (the newest) until a quarter of the
+        budget is free (at once: a walk through a large file adds blocks all along)."""
+        target = self.budget * 3 // 4
+        drop = set()
+        for k in sorted(range(len(self._blocks)), key=lambda k: -len(self._blocks[k])):
+            if self._held <= target:
+                break
+            if k != keep:
+                drop.add(k)
+                self._held -= len(self._blocks[k])
+        kept = [k for k in range(len(self._blocks)) if k not in drop]
+        self._starts = [self._starts[k] for k in kept]
+        self._blocks = [self._blocks[k] for k in kept]
 
     def add_many(self, blocks: Iterable[tuple[int, bytes]]) -> None:
         """Keep many small blocks at once (predicted IFDs); no eviction."""

@@ -41,6 +41,8 @@ JPEG_HEAD = 64 * 1024
 """Bytes read from a JPEG stream to find its frame header."""
 DESCRIPTION_LIMIT = 64 * 2**20
 """Largest ImageDescription loaded at open (OME-XML can be large)."""
+INTERNED = 4096
+"""Distinct IFD entries remembered to share them between pages."""
 
 SEGMENT_TAGS = frozenset({273, 279, 324, 325})
 """Strip/tile offsets and byte counts: never loaded with the IFD."""
@@ -142,10 +144,12 @@ class IfdReader:
             self.header, data, offset=offset, url=self.url, ifd=name, next_offset_size=next_size
         )
         self._learn_size(raw, need)
-        # pages of a stack repeat most entries: keep one copy of each
+        # pages of a stack repeat most entries: keep one copy of each (of the recent ones:
+        # entries that hold offsets differ from page to page)
+        if len(self._interned) > INTERNED:
+            self._interned.clear()
         intern = self._interned.setdefault
-        if len(self._interned) < 2**20:
-            raw.entries.update({code: intern(e, e) for code, e in raw.entries.items()})
+        raw.entries.update({code: intern(e, e) for code, e in raw.entries.items()})
         return raw
 
     def _learn_size(self, raw: RawIfd, ifd_size: int) -> None:

@@ -14,7 +14,6 @@ from tiffzarr.io import ByteSource, open_source
 from tiffzarr.model import FileVersion, TiffIndex
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._context import FileContext, Missing
-from tiffzarr.reader._pages import build_page, is_lsm
 from tiffzarr.reader._recent import RECENT
 from tiffzarr.reader._walk import IfdWalker
 from tiffzarr.series import chain_ends, interpret
@@ -60,20 +59,7 @@ async def read_index(
         descriptions=series,
         chain_ends=chain_ends if series else None,
     )
-    chain = await walker.walk()
-    lsm = is_lsm(chain)
-    pages = tuple(
-        build_page(
-            w,
-            cache=cache,
-            header=header,
-            url=source.url,
-            ndpi=walker.ndpi,
-            checks=walker.checks,
-            lsm=lsm,
-        )
-        for w in chain
-    )
+    pages = await walker.walk()
     if all(p.error is not None for p in pages):
         error = pages[0].error
         assert error is not None

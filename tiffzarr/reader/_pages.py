@@ -15,7 +15,15 @@ from tiffzarr.model import Ifd, OffsetFix, Page, PageCheck, SegmentTable, TagArr
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._ifdread import WalkedIfd
 
-__all__ = ["build_page", "is_lsm"]
+__all__ = [
+    "GEOMETRY_TAGS",
+    "build_page",
+    "is_lsm",
+    "read_counts",
+    "segment_codes",
+    "stored_outside",
+    "too_large",
+]
 
 GEOMETRY_TAGS = frozenset(
     {256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 338, 339,
@@ -26,6 +34,18 @@ GEOMETRY_TAGS = frozenset(
 def is_lsm(chain: Sequence[WalkedIfd], /) -> bool:
     """Whether the first IFD says the file is a Zeiss LSM file."""
     return bool(chain) and CZ_LSMINFO_TAG in chain[0].ifd.entries
+
+
+def segment_codes(entries: Mapping[int, object], /) -> tuple[int, int] | None:
+    """The entries holding a page's segment offsets and byte counts (``None``: neither).
+
+    Some writers store tiles under StripOffsets, or strips under TileOffsets.
+    """
+    if 324 not in entries and 273 not in entries:
+        return None
+    offsets = 324 if 324 in entries else 273
+    own = 325 if offsets == 324 else 279
+    return offsets, next((c for c in (own, 325, 279) if c in entries), own)
 
 
 def build_page(
@@ -83,11 +103,9 @@ def _geometry(
         if code in GEOMETRY_TAGS:
             raise TiffFormatError(reason, tag=code)
     entries = ifd.entries
-    if 324 in entries or 273 in entries:
-        # some writers store tiles under StripOffsets, or strips under TileOffsets
-        offsets_code = 324 if 324 in entries else 273
-        own = 325 if offsets_code == 324 else 279
-        counts_code = next((c for c in (own, 325, 279) if c in entries), own)
+    codes = segment_codes(entries)
+    if codes is not None:
+        offsets_code, counts_code = codes
         offsets = _tag_array(ifd, offsets_code, cache=cache, header=header, ndpi=ndpi)
         values = _lsm_values(ifd, cache, header) if lsm else ifd.values
         layout = page_layout(values, nsegments=offsets.count)
@@ -158,21 +176,26 @@ def _check_bounds(table: SegmentTable, layout: PageLayout, size: int, code: int)
     A table with only some segments outside (a truncated file) is kept: reading
     those segments raises, the others read. The one strip of an uncompressed
     page is read at its stored size whatever its byte count claims (libtiff's
-    repair of a common writer bug).
+    repair of a common writer bug). Uncompressed segments larger than the file
+    (tag values that claim absurd sizes) are refused, unless none is stored.
     """
     nsegments = layout.nsegments
     if not table.loaded(0, nsegments):
         return
     offsets = table.offsets.values()[:nsegments]
     counts = table.bytecounts.values()[:nsegments]
-    if layout.repairs_byte_count:
-        counts = np.minimum(counts, np.uint64(layout.stored_nbytes))
+    if too_large(layout, offsets, counts, size):
+        raise TiffFormatError(
+            f"an uncompressed segment of {layout.segment_shape} samples of "
+            f"{layout.bitspersample} bits needs {layout.stored_nbytes} bytes, more than "
+            f"the file holds ({size} bytes)",
+            tag=277 if layout.samples > 1 else 256,
+        )
+    counts = read_counts(layout, counts)
     small = nsegments <= 16
     if small and all(o + n <= size for o, n in zip(offsets.tolist(), counts.tolist(), strict=True)):
         return  # the common small case, without numpy overhead
-    limit = np.uint64(size)
-    present = counts > 0
-    outside = present & ((offsets > limit) | (counts > limit - np.minimum(offsets, limit)))
+    present, outside = stored_outside(offsets, counts, size)
     if present.any() and np.array_equal(outside, present):
         bad = int(np.argmax(outside))
         start, stop = int(offsets[bad]), int(offsets[bad]) + int(counts[bad])
@@ -181,3 +204,31 @@ def _check_bounds(table: SegmentTable, layout: PageLayout, size: int, code: int)
             tag=code,
             offset=start,
         )
+
+
+def too_large(layout: PageLayout, offsets: np.ndarray, counts: np.ndarray, size: int, /) -> bool:
+    """Whether pages of ``layout`` store uncompressed segments larger than the file
+    (any segment with an offset or a byte count counts as stored)."""
+    return (
+        layout.compression == Compression.NONE
+        and layout.stored_nbytes > size
+        and bool(offsets.any() or counts.any())
+    )
+
+
+def read_counts(layout: PageLayout, counts: np.ndarray, /) -> np.ndarray:
+    """The bytes read of segments with these byte counts (see :func:`_check_bounds`)."""
+    return (
+        np.minimum(counts, np.uint64(layout.stored_nbytes)) if layout.repairs_byte_count else counts
+    )
+
+
+def stored_outside(
+    offsets: np.ndarray, counts: np.ndarray, size: int, /
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which segments are stored (their byte count is not 0), and which of those lie
+    outside the file: elementwise, for the segments of one page or rows of pages."""
+    limit = np.uint64(size)
+    present = counts > 0
+    outside = present & ((offsets > limit) | (counts > limit - np.minimum(offsets, limit)))
+    return present, outside

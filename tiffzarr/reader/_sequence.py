@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tiffzarr.errors import UnsupportedError
 from tiffzarr.format import Compression
-from tiffzarr.model import ArrayModel, FileReference, TiffIndex
+from tiffzarr.model import ArrayModel, FileReference, HeldPages, TiffIndex
 from tiffzarr.reader._pages import GEOMETRY_TAGS
 
 __all__ = ["MAX_REFERENCE_BYTES", "file_reference"]
@@ -38,12 +38,10 @@ def file_reference(index: TiffIndex, array: ArrayModel, /) -> FileReference:
     """
     if array.manifest.layout.compression != Compression.NONE:
         raise UnsupportedError("compressed files cannot be predicted", url=index.url)
-    tables = {id(t) for t in array.manifest.tables if t is not None}
+    held = HeldPages([array.manifest.tables])
     layout = index.header.layout
     spans = [(0, layout.header_size)]
-    for page in index.iter_pages():
-        if page.segments is None or id(page.segments) not in tables:
-            continue
+    for page in held.pages(index.pages, held=True):
         ifd = page.ifd
         spans.append((ifd.offset, layout.ifd_size(len(ifd.entries))))
         spans += [

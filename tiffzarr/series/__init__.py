@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tiffzarr.format import Header, RawIfd, TagValue
-from tiffzarr.model import Series, TiffIndex
+from tiffzarr.model import HeldPages, Series, TiffIndex
 from tiffzarr.series import (
     _fluoview,
     _generic,
@@ -100,17 +100,9 @@ async def interpret(context: SeriesContext, /) -> Interpretation:
 
 def uncovered_pages(index: TiffIndex, series: tuple[Series, ...], /) -> list[str]:
     """What to report about the image pages that none of ``series`` holds."""
-    held = {
-        id(table)
-        for s in series
-        for level in s.levels
-        for table in level.manifest.tables
-        if table is not None
-    }
+    held = HeldPages(level.manifest.tables for s in series for level in s.levels)
     out = []
-    for page in index.iter_pages():
-        if page.segments is not None and id(page.segments) in held:
-            continue
+    for page in held.pages(index.pages, held=False):
         where = f"page {'/'.join(map(str, page.path))} (IFD at {page.ifd.offset})"
         if page.layout is None:
             out.append(f"{where} is not a readable image ({page.error}); no series holds it")

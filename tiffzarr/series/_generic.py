@@ -15,12 +15,12 @@ The grouping follows the convention of tifffile, the reference TIFF reader:
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
 from tiffzarr.format import PageLayout
-from tiffzarr.model import ArrayModel, Page, Series, TiffIndex, array_from_pages
+from tiffzarr.model import ArrayModel, Page, Series, TiffIndex, array_from_pages, page_layouts
 from tiffzarr.series._pages import resolution_scales
 from tiffzarr.series._protocol import Fallback, Interpretation, SeriesContext
 
@@ -71,10 +71,10 @@ async def series(context: SeriesContext, /) -> Interpretation:
 
 def file_series(index: TiffIndex, /) -> tuple[Series, ...]:
     """The uniform series of the file, or its generic series (see the module docstring)."""
-    if not any(p.layout is not None for p in index.pages):
+    if not any(layout is not None for layout in page_layouts(index.pages)):
         return ()
     if _is_uniform(index):
-        pages = list(index.pages)
+        pages = index.pages  # not a list: runs of alike pages stay compact
         level = _array(index, pages, generic=False)
         scales = resolution_scales(pages[0])
         return (Series(name="", kind="uniform", levels=(level,), scales=scales),)
@@ -103,7 +103,9 @@ def _is_uniform(index: TiffIndex) -> bool:
     if first.layout is None or first.subifd_offsets or 1 < len(index.pages) < UNIFORM_MIN_PAGES:
         return False
     key = layout_key(first.layout)
-    return all(p.layout is not None and layout_key(p.layout) == key for p in index.pages)
+    return all(
+        layout is not None and layout_key(layout) == key for layout in page_layouts(index.pages)
+    )
 
 
 def _nodata(page: Page) -> int | float | None:
@@ -124,7 +126,7 @@ def _nodata(page: Page) -> int | float | None:
     return value if dtype.kind in "fc" else None
 
 
-def _array(index: TiffIndex, pages: list[Page], *, generic: bool = True) -> ArrayModel:
+def _array(index: TiffIndex, pages: Sequence[Page], *, generic: bool = True) -> ArrayModel:
     """A uniform series: one page, or the pages along ``I``; a generic one is always
     stacked along ``I`` and has a sample axis ``S``."""
     layout, _ = pages[0].require_layout()
