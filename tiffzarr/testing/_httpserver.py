@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import socket
 import struct
 import threading
@@ -33,8 +32,15 @@ from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
 
+from tiffzarr.testing._ranges import (
+    MultiRange,
+    multirange_mode,
+    parse_range,
+    parse_ranges,
+    shaped_parts,
+    wrong_range,
+)
 from tiffzarr.testing._serverstate import (
     Fault,
     FaultKind,
@@ -59,18 +65,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _CHUNK = 1 << 16
 _IDLE_TIMEOUT = 60.0  # longer than aiohttp's 15 s keep-alive, so clients close first
-
-MultiRange = Literal["parts", "reordered", "coalesced", "span", "whole", 400, 416, 501]
-"""How a request for several ranges is answered: ``"parts"`` one
-``multipart/byteranges`` part per range, in request order (nginx, Apache);
-``"reordered"`` the same parts last first; ``"coalesced"`` each two neighbouring
-ranges (sorted) in one part, the gap between them included; ``"span"`` a
-single-part 206 from the first byte asked for to the last; ``"whole"`` 200 with the
-whole file (S3, many CDNs); a status (400, 416, 501) refuses it, as aiohttp's
-``web.static`` and werkzeug's ``send_file`` answer 416."""
 
 
 class _Blob:
@@ -343,12 +339,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "ignore_range" or not app.ranges:
             range_header = None
-        spans = _parse_ranges(range_header, blob.size)
-        mode = _multirange_mode(app.multirange)
+        spans = parse_ranges(range_header, blob.size)
+        mode = multirange_mode(app.multirange)
         if spans is not None and len(spans) > 1 and mode != "whole":
             self._send_several(name, blob, spans, mode, body=body, fault=fault)
             return
-        span = _parse_range(range_header, blob.size)
+        span = parse_range(range_header, blob.size)
         if span is None:
             self._send_range(
                 name, blob, 200, 0, blob.size, content_range=None, body=body, fault=fault
@@ -364,7 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             start, stop = span
             if kind == "wrong_range":
-                start, stop, total = _wrong_range(start, stop, blob.size)
+                start, stop, total = wrong_range(start, stop, blob.size)
                 content_range = f"bytes {start}-{stop - 1}/{total}"
             else:
                 content_range = f"bytes {start}-{stop - 1}/{blob.size}"
@@ -431,7 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
                 name, blob, 206, start, stop, content_range=content_range, body=body, fault=fault
             )
         else:
-            self._send_parts(name, blob, _shaped(spans, mode), body=body, fault=fault)
+            self._send_parts(name, blob, shaped_parts(spans, mode), body=body, fault=fault)
 
     def _send_parts(
         self,
@@ -448,7 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
         for i, (start, stop) in enumerate(spans):
             shown = (start, stop)
             if i == 0 and fault is not None and fault.kind == "wrong_range":
-                shown = _wrong_range(start, stop, blob.size)[:2]
+                shown = wrong_range(start, stop, blob.size)[:2]
             heads.append(
                 f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
                 f"Content-Range: bytes {shown[0]}-{shown[1] - 1}/{blob.size}\r\n\r\n".encode()
@@ -505,77 +501,6 @@ class _Handler(BaseHTTPRequestHandler):
         return record
 
 
-def _parse_range(
-    header: str | None, size: int
-) -> tuple[int, int] | Literal["unsatisfiable"] | None:
-    """``[start, stop)`` of a single ``bytes=`` range clipped at EOF; None to send it all.
-
-    >>> [_parse_range(h, 10) for h in ("bytes=2-4", "bytes=8-", "bytes=-3", "bytes=5-99")]
-    [(2, 5), (8, 10), (7, 10), (5, 10)]
-    >>> _parse_range("bytes=10-12", 10), _parse_range("bytes=0-1,4-5", 10), _parse_range(None, 10)
-    ('unsatisfiable', None, None)
-    """
-    if header is None:
-        return None
-    match = _RANGE.match(header)
-    if match is None:  # malformed or several ranges: ignoring Range is allowed
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # suffix: the last N bytes
-        n = int(last)
-        return (max(size - n, 0), size) if n > 0 and size > 0 else "unsatisfiable"
-    start = int(first)
-    stop = size if not last else int(last) + 1
-    if last and stop <= start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    return start, min(stop, size)
-
-
-def _parse_ranges(header: str | None, size: int) -> list[tuple[int, int]] | None:
-    """The satisfiable ``[start, stop)`` ranges of a ``bytes=a-b,c-d`` header.
-
-    >>> _parse_ranges("bytes=0-1, 4-5,20-30", 10), _parse_ranges("bytes=2-4", 10)
-    ([(0, 2), (4, 6)], [(2, 5)])
-    """
-    if header is None or not header.strip().lower().startswith("bytes="):
-        return None
-    spans = []
-    for part in header.split("=", 1)[1].split(","):
-        span = _parse_range(f"bytes={part.strip()}", size)
-        if isinstance(span, tuple):
-            spans.append(span)
-    return spans or None
-
-
-def _multirange_mode(value: bool | MultiRange) -> MultiRange:
-    """A :data:`MultiRange` for ``RangeServer.multirange`` (true: parts, false: whole)."""
-    if value is True:
-        return "parts"
-    if value is False:
-        return "whole"
-    return value
-
-
-def _shaped(spans: list[tuple[int, int]], mode: MultiRange) -> list[tuple[int, int]]:
-    """The parts of a multipart answer to a request for ``spans``, in ``mode``.
-
-    >>> spans = [(30, 40), (0, 10), (12, 20)]
-    >>> _shaped(spans, "parts"), _shaped(spans, "reordered"), _shaped(spans, "coalesced")
-    ([(30, 40), (0, 10), (12, 20)], [(12, 20), (0, 10), (30, 40)], [(0, 20), (30, 40)])
-    """
-    if mode == "reordered":
-        return spans[::-1]
-    if mode == "coalesced":
-        ordered = sorted(spans)
-        pairs = [ordered[i : i + 2] for i in range(0, len(ordered), 2)]
-        return [(pair[0][0], max(stop for _, stop in pair)) for pair in pairs]
-    return spans
-
-
 def _first_bytes(chunks: Iterator[bytes], count: int) -> Iterator[bytes]:
     """The first ``count`` bytes of ``chunks``.
 
@@ -595,14 +520,3 @@ def _drip(app: RangeServer, chunks: Iterator[bytes], piece: int, delay: float) -
         for at in range(0, len(chunk), piece):
             yield chunk[at : at + piece]
             app.wait(delay)
-
-
-def _wrong_range(start: int, stop: int, size: int) -> tuple[int, int, int]:
-    """A range of the same file that differs from ``[start, stop)``, and a total."""
-    if stop < size:
-        return start + 1, stop + 1, size
-    if start > 0:
-        return start - 1, stop - 1, size
-    if stop - start > 1:
-        return start, stop - 1, size
-    return start, stop, size + 1
