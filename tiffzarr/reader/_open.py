@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -156,21 +157,21 @@ async def _open(
     """The parsed file, from the cache of recent parses while it is fresh."""
     source = open_source(url, storage_options=storage_options)
 
+    async def parse() -> TiffIndex:
+        return await read_index(
+            open_source(url, storage_options=storage_options),
+            predict=predict,
+            series=series,
+            missing=missing,
+            storage_options=storage_options,
+        )
+
     async def read() -> TiffIndex:
         """Parse the file; one that changed while it was parsed is parsed again."""
-        for attempt in range(1, PARSE_ATTEMPTS + 1):
-            try:
-                return await read_index(
-                    open_source(url, storage_options=storage_options),
-                    predict=predict,
-                    series=series,
-                    missing=missing,
-                    storage_options=storage_options,
-                )
-            except SourceChangedError:
-                if attempt == PARSE_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        for _ in range(PARSE_ATTEMPTS - 1):
+            with contextlib.suppress(SourceChangedError):
+                return await parse()
+        return await parse()
 
     if config.metadata_cache_files <= 0:
         return await read()
