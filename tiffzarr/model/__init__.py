@@ -7,6 +7,7 @@ from tiffzarr.model._array import (
     segment_spec,
     whole_page_chunks,
 )
+from tiffzarr.model._geo import GeoReference, GroundControlPoint, Transform
 from tiffzarr.model._index import FileVersion, Ifd, Page, PagePath, TiffIndex, format_path
 from tiffzarr.model._pages import HeldPages, PageRun, Pages, PageTables, RunSlice, page_layouts
 from tiffzarr.model._segments import (
@@ -33,6 +34,8 @@ __all__ = [
     "FileCheck",
     "FileReference",
     "FileVersion",
+    "GeoReference",
+    "GroundControlPoint",
     "HeldPages",
     "Ifd",
     "OffsetFix",
@@ -47,6 +50,7 @@ __all__ = [
     "Series",
     "TagArray",
     "TiffIndex",
+    "Transform",
     "array_from_pages",
     "format_path",
     "load_segments",

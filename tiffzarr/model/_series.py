@@ -17,6 +17,7 @@ import numpy as np
 
 from tiffzarr.errors import NotFoundError
 from tiffzarr.model._array import ArrayModel
+from tiffzarr.model._geo import GeoReference
 from tiffzarr.model._views import squeeze_array, squeezed_dims
 
 __all__ = ["AxisScale", "Channel", "Series"]
@@ -52,6 +53,8 @@ class Series:
     squeezed when ``squeeze`` (the series' default) is set. ``scales`` maps axis
     letters to physical sizes, ``channels`` lists the channels along ``C`` (or
     ``S``), and ``attrs`` holds the format's own metadata as plain JSON.
+    ``geo`` is the georeferencing of level 0 (GeoTIFF), and ``masks`` holds the
+    transparency mask of each level (GDAL's internal mask pages) when it has one.
     """
 
     name: str
@@ -61,6 +64,8 @@ class Series:
     squeeze: bool = True
     scales: Mapping[str, AxisScale] = field(default_factory=dict)
     channels: tuple[Channel, ...] = ()
+    geo: GeoReference | None = None
+    masks: tuple[ArrayModel, ...] = ()
 
     def __repr__(self) -> str:
         return (
