@@ -173,7 +173,8 @@ def _stored(spec: SegmentSpec) -> _Stored:
     """Classify how samples are stored; reject dtypes that do not fit the tags."""
     bps, fmt = spec.bitspersample, spec.sampleformat
     dtype = spec.numpy_dtype.newbyteorder("=")
-    if page_dtype(fmt, bps) != dtype:
+    expected = page_dtype(fmt, bps)
+    if expected != dtype and not (expected == np.bool_ and dtype == np.uint8):  # 1-bit as 0/1
         raise ChunkDecodeError(
             f"dtype {spec.dtype} does not hold SampleFormat {fmt} with {bps} bits per sample"
         )
@@ -467,7 +468,7 @@ def _decode_ccitt(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np
     image = np.asarray(codec.decode(data, length, width, **options))
     if image.ndim != 2 or image.shape[1] != width or image.shape[0] > length:
         raise ChunkDecodeError(f"CCITT decoded {image.shape} for {length}x{width} pixels")
-    array = np.zeros(spec.shape, np.bool_)
+    array = np.zeros(spec.shape, spec.numpy_dtype)  # bool, or 0/1 bytes
     array[0, : image.shape[0], :, 0] = image
     return array
 

@@ -18,8 +18,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ndarray_copy
 
-from tiffzarr.codecs._encode import encode_segment
-from tiffzarr.codecs._page import decode_chunk
+from tiffzarr.codecs._page import decode_chunk, encode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
 
 __all__ = ["TiffCodec"]
@@ -30,7 +29,7 @@ class TiffCodec(Codec):
 
     The configuration is the spec's fields as plain JSON (JPEG tables base64),
     under the codec id ``"tiffzarr.tiff"``. ``decode`` returns an array of
-    ``spec.shape`` and ``spec.dtype`` in native byte order.
+    ``spec.chunk_shape`` and ``spec.dtype`` in native byte order.
 
     Parameters
     ----------
@@ -67,7 +66,7 @@ class TiffCodec(Codec):
         array = np.asarray(buf)
         if array.dtype == np.uint8 and self.spec.numpy_dtype != np.uint8:  # raw bytes
             array = np.ascontiguousarray(array).reshape(-1).view(self.spec.numpy_dtype)
-        return encode_segment(array, self.spec)
+        return encode_chunk(array, self.spec)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"

@@ -19,10 +19,11 @@ import numpy as np
 
 from tiffzarr._config import config
 from tiffzarr.codecs._decode import decode_segment
+from tiffzarr.codecs._encode import encode_segment
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.errors import ChunkDecodeError, LimitError
 
-__all__ = ["decode_chunk", "frame_segments", "split_frame"]
+__all__ = ["decode_chunk", "encode_chunk", "frame_segments", "split_frame"]
 
 
 def frame_segments(parts: Sequence[bytes | None], /) -> bytes:
@@ -54,10 +55,20 @@ def split_frame(data: bytes | memoryview, /) -> list[bytes | None]:
 def decode_chunk(data: bytes | memoryview | np.ndarray, spec: SegmentSpec, /) -> np.ndarray:
     """Decode a chunk: one segment, or (``spec.page`` set) a framed whole page.
 
-    A page decodes to ``spec.page`` ``(planes, depth, length, width, samples)``.
+    A page decodes to ``spec.page`` ``(planes, depth, length, width, samples)``, a
+    segment to ``spec.shape`` cut to ``spec.crop``.
+
+    >>> spec = SegmentSpec(compression=1, shape=(1, 2, 4, 1), dtype="|u1", bitspersample=8,
+    ...                    sampleformat=1, byteorder="<", crop=(1, 1, 3))
+    >>> decode_chunk(bytes(range(8)), spec)[0, :, :, 0]
+    array([[0, 1, 2]], dtype=uint8)
     """
     if spec.page is None or spec.grid is None:
-        return decode_segment(data, spec)
+        segment = decode_segment(data, spec)
+        if spec.crop is None:
+            return segment
+        depth, rows, cols = _crop(spec)
+        return np.ascontiguousarray(segment[:depth, :rows, :cols])
     if spec.chunk_nbytes > config.max_chunk_bytes:
         raise LimitError(
             f"decoded page of {spec.page} {spec.dtype} exceeds max_chunk_bytes "
@@ -82,3 +93,31 @@ def decode_chunk(data: bytes | memoryview | np.ndarray, spec: SegmentSpec, /) ->
         d, r, c = (min(a, b) for a, b in zip(target.shape[:3], segment.shape[:3], strict=True))
         target[:d, :r, :c] = segment[:d, :r, :c]
     return out
+
+
+def _crop(spec: SegmentSpec) -> tuple[int, int, int]:
+    crop = spec.crop
+    if (
+        crop is None
+        or len(crop) != 3
+        or not all(0 < c <= n for c, n in zip(crop, spec.shape[:3], strict=True))
+    ):
+        raise ChunkDecodeError(f"crop {crop} is not a corner of the {spec.shape} segment")
+    return crop
+
+
+def encode_chunk(array: np.ndarray, spec: SegmentSpec, /) -> bytes:
+    """Encode a chunk of one segment (:func:`encode_segment`); a cropped chunk is padded
+    with zeros to the whole segment first.
+
+    >>> spec = SegmentSpec(compression=1, shape=(1, 2, 4, 1), dtype="|u1", bitspersample=8,
+    ...                    sampleformat=1, byteorder="<", crop=(1, 1, 3))
+    >>> encode_chunk(np.array([1, 2, 3], "u1"), spec)
+    b'\\x01\\x02\\x03\\x00\\x00\\x00\\x00\\x00'
+    """
+    if spec.crop is None:
+        return encode_segment(array, spec)
+    depth, rows, cols = _crop(spec)
+    whole = np.zeros(spec.shape, spec.numpy_dtype.newbyteorder("="))
+    whole[:depth, :rows, :cols] = np.asarray(array).reshape(depth, rows, cols, spec.shape[3])
+    return encode_segment(whole, spec)

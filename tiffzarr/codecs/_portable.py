@@ -109,6 +109,11 @@ def portable_codecs(
     try:
         if getattr(spec, "page", None) is not None:
             raise _NotPortable("a chunk holds a whole page of framed segments")
+        if spec.crop is not None:
+            raise _NotPortable(
+                "a chunk holds part of a segment (the image is smaller than one tile); "
+                "only tiffzarr's codec crops it"
+            )
         codec = COMPRESSIONS.get(spec.compression)
         if codec is None or not codec.available:
             raise _NotPortable(f"compression {compression_label(spec.compression)} has no decoder")

@@ -13,7 +13,15 @@ __all__ = ["SegmentSpec"]
 
 _BINARY = ("jpegtables", "jpegheader")
 """Fields holding bytes, base64-encoded in the JSON config."""
-_TUPLES = ("shape", "subsampling", "ycbcrcoefficients", "referenceblackwhite", "grid", "page")
+_TUPLES = (
+    "shape",
+    "subsampling",
+    "ycbcrcoefficients",
+    "referenceblackwhite",
+    "grid",
+    "page",
+    "crop",
+)
 """Fields holding tuples, lists in the JSON config."""
 
 
@@ -40,6 +48,10 @@ class SegmentSpec:
     segments along ``(planes, depth, length, width)``, assembled into ``page``
     ``(planes, depth, length, width, samples)``; ``shape`` stays one segment's.
 
+    ``crop`` ``(depth, length, width)`` is the part of the segment a chunk holds when
+    the image is smaller than one tile (a small pyramid level): the decoded
+    segment's leading corner; ``None`` when the chunk is the whole segment.
+
     >>> spec = SegmentSpec(compression=8, shape=(1, 16, 32, 1), dtype="<u2",
     ...                    bitspersample=16, sampleformat=1, byteorder=">", predictor=2)
     >>> SegmentSpec.from_config(spec.to_config()) == spec
@@ -64,6 +76,7 @@ class SegmentSpec:
     grid: tuple[int, int, int, int] | None = None
     page: tuple[int, int, int, int, int] | None = None
     lastrows: int | None = None
+    crop: tuple[int, int, int] | None = None
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -75,11 +88,24 @@ class SegmentSpec:
         return math.prod(self.shape) * self.numpy_dtype.itemsize
 
     @property
+    def chunk_shape(self) -> tuple[int, ...]:
+        """The shape of a decoded chunk: a whole page, one segment, or its ``crop``.
+
+        >>> SegmentSpec(compression=1, shape=(1, 16, 16, 3), dtype="|u1", bitspersample=8,
+        ...             sampleformat=1, byteorder="<", crop=(1, 5, 7)).chunk_shape
+        (1, 5, 7, 3)
+        """
+        if self.page is not None:
+            return self.page
+        if self.crop is not None:
+            return (*self.crop, self.shape[3])
+        return self.shape
+
+    @property
     def chunk_nbytes(self) -> int:
-        """Size of the decoded chunk in bytes: a segment, or a whole page."""
-        if self.page is None:
-            return self.nbytes
-        return math.prod(self.page) * self.numpy_dtype.itemsize
+        """Size of the decoded chunk in bytes: a segment (or its ``crop``), or a whole
+        page. A cropped segment is decoded whole first (``nbytes``)."""
+        return math.prod(self.chunk_shape) * self.numpy_dtype.itemsize
 
     def to_config(self) -> dict[str, Any]:
         """Plain JSON-able dict (bytes base64-encoded, tuples as lists)."""

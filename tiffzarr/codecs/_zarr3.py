@@ -22,8 +22,7 @@ from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.common import parse_named_configuration
 
 from tiffzarr.codecs._decode import stored_nbytes
-from tiffzarr.codecs._encode import encode_segment
-from tiffzarr.codecs._page import decode_chunk
+from tiffzarr.codecs._page import decode_chunk, encode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._threads import in_codec_threads
 from tiffzarr.errors import ChunkDecodeError, TiffZarrError
@@ -46,7 +45,7 @@ so decoding errors can say which chunk of which file failed."""
 class TiffZarrCodec(ArrayBytesCodec):
     """Decode (and encode) TIFF strips or tiles as zarr v3 chunks.
 
-    The zarr chunk must hold as many elements as the segment (``spec.shape``);
+    The zarr chunk must hold as many elements as the segment (``spec.chunk_shape``);
     size-1 dimensions may be added or dropped. Decoding runs in a worker thread
     of tiffzarr's pool, one per CPU (:mod:`tiffzarr.codecs._threads`); imagecodecs
     releases the GIL.
@@ -90,10 +89,10 @@ class TiffZarrCodec(ArrayBytesCodec):
             raise ValueError(f"array dtype {dtype} does not match the segment's {self.spec.dtype}")
         if isinstance(chunk_grid, RegularChunkGrid) and math.prod(
             chunk_grid.chunk_shape
-        ) != math.prod(self.spec.page or self.spec.shape):
+        ) != math.prod(self.spec.chunk_shape):
             raise ValueError(
                 f"chunk shape {chunk_grid.chunk_shape} does not hold the segment "
-                f"shape {self.spec.page or self.spec.shape}"
+                f"shape {self.spec.chunk_shape}"
             )
 
     def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
@@ -106,7 +105,8 @@ class TiffZarrCodec(ArrayBytesCodec):
             raise exc.located(url=where[0], key=where[1]) from exc
         if array.size != math.prod(chunk_spec.shape):
             raise ChunkDecodeError(
-                f"segment of shape {self.spec.shape} does not fill a chunk of {chunk_spec.shape}"
+                f"segment of shape {self.spec.chunk_shape} does not fill a chunk of "
+                f"{chunk_spec.shape}"
             )
         native = chunk_spec.dtype.to_native_dtype()
         if array.dtype != native:
@@ -117,7 +117,7 @@ class TiffZarrCodec(ArrayBytesCodec):
         return await in_codec_threads(self._decode_sync, chunk_bytes, chunk_spec)
 
     def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
-        encoded = encode_segment(chunk_array.as_numpy_array(), self.spec)
+        encoded = encode_chunk(chunk_array.as_numpy_array(), self.spec)
         return chunk_spec.prototype.buffer.from_bytes(encoded)
 
     async def _encode_single(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:

@@ -32,6 +32,7 @@ def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
     coefficients = ifd.get(529)
     reference = ifd.get(532)
     short = 0 if layout.tiled else layout.length % layout.tile[1]  # rows of a short last strip
+    crop = tuple(max(1, min(t, n)) for t, n in zip(layout.tile, layout.shaped[1:4], strict=True))
     extra: dict[str, Any] = {}
     if coefficients is not None:
         extra["ycbcrcoefficients"] = tuple(_ratios(coefficients))
@@ -51,6 +52,7 @@ def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
         subsampling=layout.subsampling,
         t4options=int(ifd.get(292, 0)),
         lastrows=short or None,
+        crop=None if crop == layout.tile else crop,  # type: ignore[arg-type]
         **extra,
     )
 
@@ -216,7 +218,7 @@ def array_from_pages(
     chunks = [1] * len(shape)
     for d, n in zip(inner_dims, layout.chunks, strict=True):
         if d >= 0:
-            chunks[d] = n
+            chunks[d] = max(1, min(n, shape[d]))  # an image smaller than a tile: the codec crops
     tables: Sequence[SegmentTable | None]
     if isinstance(pages, Pages):
         tables = pages.tables()  # built when asked for: runs of pages stay compact
@@ -294,6 +296,6 @@ def whole_page_chunks(array: ArrayModel, /) -> ArrayModel:
     return dataclasses.replace(
         array,
         chunks=tuple(chunks),
-        codec=dataclasses.replace(array.codec, grid=layout.grid, page=layout.shaped),
+        codec=dataclasses.replace(array.codec, grid=layout.grid, page=layout.shaped, crop=None),
         manifest=dataclasses.replace(manifest, whole_pages=True),
     )

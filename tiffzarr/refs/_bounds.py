@@ -154,7 +154,7 @@ def _image_nbytes(data: Data, config: Mapping[str, Any]) -> int | None:
 
 def _segment_nbytes(data: Data, config: Mapping[str, Any]) -> int | None:
     spec = SegmentSpec.from_config({k: v for k, v in config.items() if k != "id"})
-    return spec.chunk_nbytes if spec.page is not None else spec.nbytes
+    return spec.chunk_nbytes
 
 
 _ANNOUNCED: Mapping[str, Callable[[Data, Mapping[str, Any]], int | None]] = {

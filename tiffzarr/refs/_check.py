@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tiffzarr._config import config
+from tiffzarr.codecs import TiffCodec
 from tiffzarr.errors import RefsError
 from tiffzarr.io._urls import Base, absolute_url, protocol_of
 from tiffzarr.refs._bounds import encoded_bound
@@ -308,9 +309,31 @@ class EntryChecker:
             raise RefsError(f"metadata {_short(doc)} is not a JSON object", key=key)
         check = _check_v2_array if zarr_format == 2 else _check_v3_array
         itemsize, nbytes = check(key, doc)
+        nbytes = _whole_segment(doc, nbytes)
         known = self._chunks.get(path, nbytes)
         self._chunks[path] = nbytes if known is None or nbytes is None else min(known, nbytes)
         return bounded_document(doc, zarr_format=zarr_format, itemsize=itemsize)
+
+
+def _whole_segment(doc: dict[str, Any], nbytes: int | None) -> int | None:
+    """The bytes a reference of the array may hold: a chunk's, or a whole segment's
+    (within ``max_chunk_bytes``) when tiffzarr's codec crops segments to chunks."""
+    codecs = [doc.get("compressor")] if "compressor" in doc else list(doc.get("codecs") or [])
+    for codec in codecs:
+        if not isinstance(codec, dict) or TiffCodec.codec_id not in (
+            codec.get("id"),
+            codec.get("name"),
+        ):
+            continue
+        spec = codec.get("configuration") if "name" in codec else codec
+        if nbytes is None or not isinstance(spec, dict) or not spec.get("crop"):
+            return nbytes
+        try:
+            segment = math.prod(int(n) for n in spec["shape"]) * np.dtype(spec["dtype"]).itemsize
+        except (KeyError, TypeError, ValueError):
+            return nbytes
+        return max(nbytes, min(segment, config.max_chunk_bytes))
+    return nbytes
 
 
 def _joined(*parts: str) -> str:
