@@ -67,12 +67,12 @@ def test_every_image_group_validates(relpath: str) -> None:
 @pytest.mark.parametrize("relpath", [r["relpath"] for r in ROWS])
 def test_every_image_page_is_held_or_reported(relpath: str) -> None:
     """Judged independently of the reader's own check: a page's segment table is in
-    some series' manifest, or a warning names the page's IFD offset."""
+    some series' manifest (its levels or masks), or a warning names the page's IFD offset."""
     index = opened(relpath)
     held = {
         t.key
         for s in index.series
-        for level in s.levels
+        for level in (*s.levels, *s.masks)
         for t in level.manifest.tables
         if t is not None
     }

@@ -20,20 +20,12 @@ import tiffzarr
 from tests.conftest import CORPUS, TALLIES, manifest, require
 
 ROWS = [r for r in manifest(CORPUS) if r["reference_reader"] == "tifffile"]
+FEATURES = {r["relpath"]: r["features"].split(";") for r in ROWS}
 
 # Files whose series deliberately differ from tifffile's, with the reason.
 KNOWN = {
     "files/libtiff/test_ifd_loop_subifd.tif": (
         "IFD ring: tiffzarr keeps the 5 distinct IFDs of the chain, tifffile keeps 4"
-    ),
-    **dict.fromkeys(
-        [
-            "files/slideio-tutorial/CMU-1-Small-Region.svs",
-            "files/openslide-python/small.svs",
-            "files/slideio-tutorial/test3-TRITC 2 (560).ndpi",
-            "files/slideio-tutorial/test3-DAPI-2-(387).ndpi",
-        ],
-        "whole-slide series (SVS, NDPI) are interpreted by the slides issue, not yet here",
     ),
 }
 
@@ -74,6 +66,38 @@ def full_shapes(path: str) -> list[tuple[int, ...]]:
         return [tuple(s.get_shape(False)) for s in tf.series]
 
 
+def gdal_masks(path: str) -> list[int]:
+    """tifffile's series that are GDAL internal masks (tiffzarr serves them as the masks
+    of the series they mask, not as series)."""
+    with tifffile.TiffFile(path) as tf:
+        return [
+            i
+            for i, s in enumerate(tf.series)
+            if s.keyframe.photometric == tifffile.PHOTOMETRIC.MASK
+            and s.keyframe.subfiletype & tifffile.FILETYPE.MASK
+        ]
+
+
+def mask_failures(index: tiffzarr.TiffIndex, want: list[dict[str, Any]]) -> list[str]:
+    """Each of tifffile's mask series against the masks of tiffzarr's series, in order:
+    shapes and pixels (tiffzarr's 0/1 bytes are tifffile's booleans)."""
+    masked = [i for i, s in enumerate(index.series) if s.masks]
+    if len(masked) != len(want):
+        return [f"{len(masked)} series have masks, tifffile has {len(want)} mask series"]
+    root = zarr.open_group(tiffzarr.open_store(index), mode="r")
+    failures = []
+    for i, s in zip(masked, want, strict=True):
+        shapes = [m.shape for m in index.series[i].masks]
+        if shapes != [tuple(level["shape"]) for level in s["levels"]]:
+            failures.append(f"series {i} mask shapes {shapes} != tifffile's")
+            continue
+        for j, level in enumerate(s["levels"]):
+            data = np.asarray(root[f"{i}/labels/mask/{j}"][...]).astype(bool)
+            if hashlib.sha256(data.tobytes()).hexdigest() != level["sha256"]:
+                failures.append(f"series {i} mask level {j} pixels differ")
+    return failures
+
+
 def level_sha256(index: tiffzarr.TiffIndex, series: int, level: int) -> str:
     store = tiffzarr.open_store(index, series=series, level=level)
     data = np.ascontiguousarray(zarr.open_array(store, mode="r")[...])
@@ -104,6 +128,8 @@ def test_series_match_tifffile(relpath: str) -> None:
     path = str(require(CORPUS, "corpus") / relpath)
     master = set_master(relpath)
     want = expected(master or relpath)["series"]
+    masks = gdal_masks(path) if "mask" in FEATURES[relpath] else []
+    want, want_masks = [s for i, s in enumerate(want) if i not in masks], [want[i] for i in masks]
     kinds = sorted({s["kind"] for s in want}) or ["none"]
     if master is not None:
         kinds = [f"{kind} (BinaryOnly file, read as its set)" for kind in kinds]
@@ -128,12 +154,14 @@ def test_series_match_tifffile(relpath: str) -> None:
     else:
         full = [s.get_shape(False) for s in index.series]
         oracle = full_shapes(str(require(CORPUS, "corpus") / master) if master else path)
+        oracle = [shape for i, shape in enumerate(oracle) if i not in masks]
         if full != oracle:
             failures.append(f"squeeze=False shapes {full} != tifffile's {oracle}")
         for i, s in enumerate(want):
             for j, level in enumerate(s["levels"]):
                 if level_sha256(index, i, j) != level["sha256"]:
                     failures.append(f"series {i} level {j} pixels differ")
+        failures += mask_failures(index, want_masks)
     for kind in kinds:
         tally[f"{kind} {'failed' if failures else 'passed'}"] += 1
     assert not failures, "\n".join(failures)

@@ -50,6 +50,7 @@ __all__ = [
     "imagej_metadata_tags",
     "imagej_shape",
     "is_imagej_description",
+    "typed_value",
 ]
 
 IJMETADATA_BYTECOUNTS = 50838
@@ -175,8 +176,9 @@ def is_imagej_description(text: object, /) -> bool:
 _BOOLS = {"true": True, "false": False}
 
 
-def _typed(text: str) -> str | int | float | bool:
-    """A description value as ImageJ readers type it: an int, a float, a bool or text."""
+def typed_value(text: str, /) -> str | int | float | bool:
+    """A description value as ImageJ (and tifffile, for other descriptions such as
+    Aperio's) types it: an int, a float, a bool or text."""
     for convert in (int, float):
         try:
             return convert(text)
@@ -199,7 +201,7 @@ def imagej_description_items(text: str, /) -> dict[str, str | int | float | bool
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep:
-            items[key.strip()] = _typed(value.strip())
+            items[key.strip()] = typed_value(value.strip())
     if "ImageJ" not in items and "SCIFIO" not in items:
         raise ValueError(f"not an ImageJ description: {text[:64]!r}")
     return items

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tiffzarr.format._geocrs import code_wkt
+
 __all__ = ["GeoReference", "GroundControlPoint", "Transform"]
 
 Transform = tuple[float, float, float, float, float, float]
@@ -38,8 +40,9 @@ class GeoReference:
     ``transform`` is the affine transform of the pixel corners (a file that says
     PixelIsPoint has it shifted by half a pixel, as GDAL does), ``None`` when the
     file gives only ground control points. ``crs_code`` names the CRS when the
-    GeoKeys do (``"EPSG:32618"``); ``crs_wkt`` is its WKT2 text when it could be
-    built; ``crs_note`` says why there is no CRS when there is none (no GeoKeys,
+    GeoKeys do (``"EPSG:32618"``); ``crs_wkt`` is the WKT2 text of a CRS that no
+    code names, when it could be built (:meth:`wkt` gives the text of either);
+    ``crs_note`` says why there is no CRS when there is none (no GeoKeys,
     keys no CRS can be built from, pyproj not installed). ``geokeys`` holds the
     raw GeoKeys by name. ``gdal_metadata`` is the GDAL_METADATA XML as
     ``{"dataset": {...}, "bands": [{...}, ...]}``.
@@ -55,6 +58,13 @@ class GeoReference:
     rpcs: Mapping[str, Any] = field(default_factory=dict)
     nodata: int | float | None = None
     gdal_metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def wkt(self) -> str | None:
+        """The CRS as WKT2 text: ``crs_wkt``, or the text of ``crs_code`` (built with
+        pyproj, imported only now; ``None`` without it)."""
+        if self.crs_wkt is not None or self.crs_code is None:
+            return self.crs_wkt
+        return code_wkt(self.crs_code)
 
     def level_transform(self, base: Sequence[int], level: Sequence[int], /) -> Transform | None:
         """The transform of a level of ``level = (rows, cols)`` pixels whose level 0

@@ -307,12 +307,19 @@ class SegmentTable:
     the first file of a sequence. ``origin`` is the run and position of a page
     stored in a :class:`~tiffzarr.model.PageRun`, whose tables are built anew
     each time they are asked for (see :class:`~tiffzarr.model.HeldPages`).
+    ``cut_from`` is the table of the page whose segments this one cuts into pieces
+    (the restart intervals of an NDPI strip): the table stands for that page.
     """
 
     offsets: TagArray
     bytecounts: TagArray
     check: PageCheck | FileCheck | None = field(default=None, compare=False)
     origin: tuple[PageRun, int] | None = field(default=None, compare=False, repr=False)
+    cut_from: SegmentTable | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.cut_from is not None and self.origin is None:
+            object.__setattr__(self, "origin", self.cut_from.origin)
 
     @property
     def count(self) -> int:
@@ -322,7 +329,10 @@ class SegmentTable:
     def key(self) -> tuple[int, int]:
         """Tells the tables of different pages apart while the parsed file lives: the
         table's identity, or for a page of a run (whose table is built anew each time
-        it is asked for) the run's and the page's position in it."""
+        it is asked for) the run's and the page's position in it; a table cut from
+        another has that one's key."""
+        if self.cut_from is not None:
+            return self.cut_from.key
         if self.origin is None:
             return id(self), -1
         run, i = self.origin

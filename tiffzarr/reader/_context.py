@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from tiffzarr.errors import LimitError, TiffFormatError
@@ -94,6 +94,14 @@ class FileContext:
                 f"a read of {length} bytes exceeds {MAX_VALUE_BYTES}", url=self._index.url
             )
         return await self._cache.read(offset, length)
+
+    async def read_many(self, ranges: Sequence[tuple[int, int]], /) -> list[bytes]:
+        total = sum(length for _, length in ranges)
+        if total > MAX_VALUE_BYTES:
+            raise LimitError(
+                f"reads of {total} bytes exceed {MAX_VALUE_BYTES}", url=self._index.url
+            )
+        return await self._cache.read_many(ranges)
 
     async def value(self, ifd: Ifd, code: int, /) -> TagValue | None:
         if code in ifd.values:

@@ -8,24 +8,33 @@ no series holds is reported, so nothing in a file is left out silently.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from tiffzarr.format import Header, RawIfd, TagValue
 from tiffzarr.model import HeldPages, Series, TiffIndex
 from tiffzarr.series import (
+    _avs,
+    _bif,
     _fluoview,
     _generic,
     _imagej,
     _lsm,
     _mmstack,
+    _ndpi,
     _ndtiff,
     _nih,
     _ome,
+    _philips,
+    _qpi,
     _scanimage,
+    _scn,
     _shaped,
     _sis,
     _stk,
+    _svs,
 )
+from tiffzarr.series._geo import georeference
 from tiffzarr.series._protocol import (
     ChainEnds,
     Fallback,
@@ -57,6 +66,13 @@ INTERPRETERS: tuple[Interpreter, ...] = (
     _fluoview,
     _stk,
     _sis,
+    _svs,
+    _scn,
+    _qpi,
+    _ndpi,
+    _bif,
+    _avs,
+    _philips,
     _scanimage,
     _nih,
 )
@@ -78,7 +94,9 @@ async def interpret(context: SeriesContext, /) -> Interpretation:
     As in tifffile: when no interpreter recognises the file, it is one uniform
     series or, if its pages differ, generic series; when one recognises it but
     finds nothing, the generic series (unless it lets the next ones try).
-    Image pages that no series holds are reported through ``context.warn``.
+    GeoTIFF georeferencing and GDAL masks are added to the series found (see
+    :mod:`tiffzarr.series._geo`). Image pages that no series holds are reported
+    through ``context.warn``.
     """
     index = context.index
     found = None
@@ -93,6 +111,7 @@ async def interpret(context: SeriesContext, /) -> Interpretation:
         found = Interpretation(_generic.file_series(index))
     elif not found.series:
         found = Interpretation(_generic.generic_series(index))
+    found = dataclasses.replace(found, series=await georeference(context, found.series))
     for message in uncovered_pages(index, found.series):
         context.warn(message)
     return found
@@ -100,7 +119,7 @@ async def interpret(context: SeriesContext, /) -> Interpretation:
 
 def uncovered_pages(index: TiffIndex, series: tuple[Series, ...], /) -> list[str]:
     """What to report about the image pages that none of ``series`` holds."""
-    held = HeldPages(level.manifest.tables for s in series for level in s.levels)
+    held = HeldPages(level.manifest.tables for s in series for level in (*s.levels, *s.masks))
     out = []
     for page in held.pages(index.pages, held=False):
         where = f"page {'/'.join(map(str, page.path))} (IFD at {page.ifd.offset})"

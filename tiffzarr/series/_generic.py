@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
-import numpy as np
-
 from tiffzarr.format import PageLayout
 from tiffzarr.model import ArrayModel, Page, Series, TiffIndex, array_from_pages, page_layouts
 from tiffzarr.series._pages import resolution_scales
@@ -108,24 +106,6 @@ def _is_uniform(index: TiffIndex) -> bool:
     )
 
 
-def _nodata(page: Page) -> int | float | None:
-    """GDAL_NODATA as a value of the page's dtype, or ``None``."""
-    text = page.ifd.get(42113)
-    if not isinstance(text, str) or page.layout is None:
-        return None
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    dtype = page.layout.dtype
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if not value.is_integer() or not info.min <= value <= info.max:
-            return None
-        return int(value)
-    return value if dtype.kind in "fc" else None
-
-
 def _array(index: TiffIndex, pages: Sequence[Page], *, generic: bool = True) -> ArrayModel:
     """A uniform series: one page, or the pages along ``I``; a generic one is always
     stacked along ``I`` and has a sample axis ``S``."""
@@ -141,7 +121,6 @@ def _array(index: TiffIndex, pages: Sequence[Page], *, generic: bool = True) -> 
         byteorder=index.header.byteorder,
         shape=shape,
         axes=axes,
-        fill_value=_nodata(pages[0]),
     )
 
 

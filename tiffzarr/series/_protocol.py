@@ -11,7 +11,7 @@ implements over the bytes it already cached.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -55,6 +55,10 @@ class SeriesContext(Protocol):
 
     async def read(self, offset: int, length: int, /) -> bytes:
         """``length`` bytes of the file at ``offset`` (cached blocks are not read again)."""
+        ...
+
+    async def read_many(self, ranges: Sequence[tuple[int, int]], /) -> list[bytes]:
+        """The bytes of several ``(offset, length)`` ranges, in as few requests as may be."""
         ...
 
     async def value(self, ifd: Ifd, code: int, /) -> TagValue | None:

@@ -24,6 +24,7 @@ from tiffzarr.model import (
     array_from_pages,
     transpose_array,
 )
+from tiffzarr.store._geo import geo_array_attrs, geo_nodes
 from tiffzarr.store._metadata import ZarrFormat
 from tiffzarr.store._ngff import NgffAxes, multiscales, ngff_axes, omero
 
@@ -86,11 +87,13 @@ def _image(
     prefix: str,
     groups: dict[str, Any],
     arrays: dict[str, ArrayModel],
+    files: dict[str, bytes],
     *,
     squeeze: bool | None,
     zarr_format: ZarrFormat,
 ) -> None:
-    """The multiscale image group of ``series`` at ``prefix``, and its level arrays."""
+    """The multiscale image group of ``series`` at ``prefix``, its level arrays, and
+    what its georeferencing and masks add (see :mod:`tiffzarr.store._geo`)."""
     levels = series.arrays(squeeze=squeeze)
     base = levels[0]
     attrs = _described(series, base.axes)
@@ -109,7 +112,12 @@ def _image(
     level_arrays = {f"{prefix}/{i}" if prefix else str(i): a for i, a in enumerate(levels)}
     if zarr_format == 2:
         level_arrays = distinct_dimensions(level_arrays)
-    arrays.update(level_arrays)
+    geo = geo_nodes(series, prefix, level_arrays, zarr_format=zarr_format)
+    attrs.update(geo.attrs)
+    files.update(geo.files)
+    groups.update({path: _ome(ngff, zarr_format) for path, ngff in geo.labels.items()})
+    arrays.update(geo.levels)
+    arrays.update(distinct_dimensions(geo.masks) if zarr_format == 2 else geo.masks)
 
 
 def _named(array: ArrayModel, axes: NgffAxes) -> ArrayModel:
@@ -163,19 +171,22 @@ def build_hierarchy(
         chosen = _chosen(index, series, level)
         array = chosen.level(level, squeeze=squeeze)
         attrs = _described(chosen, array.axes)
+        if chosen.geo is not None:
+            base = chosen.level(0, squeeze=squeeze)
+            attrs.update(geo_array_attrs(chosen.geo, base, array, standalone=True))
         return Hierarchy({}, {"": replace(array, attrs={**array.attrs, **attrs})})
+    files: dict[str, bytes] = {}
     if series is not None:
         chosen = _chosen(index, series, None)
-        _image(chosen, "", groups, arrays, squeeze=squeeze, zarr_format=zarr_format)
-        return Hierarchy(groups, arrays)
+        _image(chosen, "", groups, arrays, files, squeeze=squeeze, zarr_format=zarr_format)
+        return Hierarchy(groups, arrays, files)
     listing = [{"path": str(i), "name": s.name, "kind": s.kind} for i, s in enumerate(index.series)]
     groups[""] = {
         **_ome({"bioformats2raw.layout": 3}, zarr_format),
         "tiffzarr": {"series": listing},
     }
     for i, s in enumerate(index.series):
-        _image(s, str(i), groups, arrays, squeeze=squeeze, zarr_format=zarr_format)
-    files: dict[str, bytes] = {}
+        _image(s, str(i), groups, arrays, files, squeeze=squeeze, zarr_format=zarr_format)
     if index.ome_xml is not None:
         groups["OME"] = _ome({"series": [str(i) for i in range(len(index.series))]}, zarr_format)
         files[OME_XML_KEY] = index.ome_xml.encode()

@@ -21,7 +21,8 @@ Keys of the dict (all optional):
 ``citation``
     GTCitationGeoKey text.
 ``geokeys``
-    ``{key: value}`` added to (or overriding) the GeoKeys: ints, floats or strings.
+    ``{key: value}`` added to (or overriding) the GeoKeys (codes, or names as GeoTIFF
+    1.1 or 1.0 names them): ints, floats or strings.
 
 >>> tags, every = geotiff_tags({"crs": 32633, "transform": (10, 0, 500000, 0, -10, 4e6),
 ...                             "nodata": 0})
@@ -31,20 +32,28 @@ Keys of the dict (all optional):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from tiffzarr.format._geokeys import (
+    GDAL_NODATA,
+    GEO_ASCII_PARAMS,
+    GEO_DOUBLE_PARAMS,
+    GEO_KEY_DIRECTORY,
+    MODEL_PIXEL_SCALE,
+    MODEL_TIEPOINT,
+    MODEL_TRANSFORMATION,
+    GeoKey,
+    geokey_code,
+    geokey_directory,
+    nodata_text,
+)
 from tiffzarr.format._serialize import Tag
 
-__all__ = ["geotiff_nodata", "geotiff_tags", "nodata_text"]
+__all__ = ["geotiff_nodata", "geotiff_tags"]
 
-_MODEL_TYPE = 1024
-_RASTER_TYPE = 1025
-_CITATION = 1026
-_GEOGRAPHIC = 2048
-_PROJECTED = 3072
 _KNOWN = {
     "crs",
     "model",
@@ -56,20 +65,6 @@ _KNOWN = {
     "citation",
     "geokeys",
 }
-
-
-def nodata_text(value: float, /) -> str:
-    """GDAL_NODATA text for a value.
-
-    >>> nodata_text(0), nodata_text(-9999.0), nodata_text(0.5), nodata_text(float("nan"))
-    ('0', '-9999', '0.5', 'nan')
-    """
-    number = float(value)
-    if np.isnan(number):
-        return "nan"
-    if number.is_integer() and abs(number) < 2**63:
-        return str(int(number))
-    return repr(number)
 
 
 def geotiff_nodata(geotiff: Mapping[str, Any] | None, /) -> float | None:
@@ -92,14 +87,18 @@ def _georeference(geotiff: Mapping[str, Any]) -> list[Tag]:
         a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
         if b or d:
             matrix = [a, b, 0, c, d, e, 0, f, 0, 0, 0, 0, 0, 0, 0, 1]
-            return [Tag(34264, 12, matrix)]
-        tags += [Tag(33550, 12, [a, -e, 0.0]), Tag(33922, 12, [0, 0, 0, c, f, 0])]
+            return [Tag(MODEL_TRANSFORMATION, 12, matrix)]
+        tags += [
+            Tag(MODEL_PIXEL_SCALE, 12, [a, -e, 0.0]),
+            Tag(MODEL_TIEPOINT, 12, [0, 0, 0, c, f, 0]),
+        ]
         return tags
     if geotiff.get("pixel_scale") is not None:
         scale = [float(v) for v in geotiff["pixel_scale"]]
-        tags.append(Tag(33550, 12, [*scale, 0.0][:3]))
+        tags.append(Tag(MODEL_PIXEL_SCALE, 12, [*scale, 0.0][:3]))
     if geotiff.get("tiepoint") is not None:
-        tags.append(Tag(33922, 12, np.asarray(geotiff["tiepoint"], np.float64).reshape(-1)))
+        tiepoints = np.asarray(geotiff["tiepoint"], np.float64).reshape(-1)
+        tags.append(Tag(MODEL_TIEPOINT, 12, tiepoints))
     return tags
 
 
@@ -110,40 +109,27 @@ def _geokeys(geotiff: Mapping[str, Any]) -> dict[int, Any]:
         model = geotiff.get("model") or ("geographic" if 4000 <= code < 5000 else "projected")
         if model not in ("projected", "geographic"):
             raise ValueError(f"geotiff model {model!r} is not 'projected' or 'geographic'")
-        keys[_MODEL_TYPE] = 1 if model == "projected" else 2
-        keys[_PROJECTED if model == "projected" else _GEOGRAPHIC] = code
+        keys[GeoKey.MODEL_TYPE] = 1 if model == "projected" else 2
+        keys[GeoKey.PROJECTED_CRS if model == "projected" else GeoKey.GEODETIC_CRS] = code
     raster = geotiff.get("raster_type", "area")
     if raster not in ("area", "point"):
         raise ValueError(f"geotiff raster_type {raster!r} is not 'area' or 'point'")
     if keys or "geokeys" in geotiff:
-        keys[_RASTER_TYPE] = 1 if raster == "area" else 2
+        keys[GeoKey.RASTER_TYPE] = 1 if raster == "area" else 2
     if geotiff.get("citation"):
-        keys[_CITATION] = str(geotiff["citation"])
-    keys.update({int(k): v for k, v in dict(geotiff.get("geokeys", {})).items()})
+        keys[GeoKey.CITATION] = str(geotiff["citation"])
+    keys.update({geokey_code(k): v for k, v in dict(geotiff.get("geokeys", {})).items()})
     return keys
 
 
 def _directory(keys: Mapping[int, Any]) -> list[Tag]:
     """GeoKeyDirectory with GeoDoubleParams and GeoAsciiParams for non-short values."""
-    entries: list[int] = []
-    doubles: list[float] = []
-    ascii_ = ""
-    for key in sorted(keys):
-        value = keys[key]
-        if isinstance(value, str):
-            entries += [key, 34737, len(value) + 1, len(ascii_)]
-            ascii_ += value + "|"
-        elif isinstance(value, float) or (isinstance(value, Sequence) and value):
-            values = [float(v) for v in (value if isinstance(value, Sequence) else [value])]
-            entries += [key, 34736, len(values), len(doubles)]
-            doubles += values
-        else:
-            entries += [key, 0, 1, int(value)]
-    tags = [Tag(34735, 3, [1, 1, 0, len(keys), *entries])]
+    directory, doubles, text = geokey_directory(keys)
+    tags = [Tag(GEO_KEY_DIRECTORY, 3, directory)]
     if doubles:
-        tags.append(Tag(34736, 12, doubles))
-    if ascii_:
-        tags.append(Tag(34737, 2, ascii_))
+        tags.append(Tag(GEO_DOUBLE_PARAMS, 12, doubles))
+    if text:
+        tags.append(Tag(GEO_ASCII_PARAMS, 2, text))
     return tags
 
 
@@ -161,5 +147,5 @@ def geotiff_tags(geotiff: Mapping[str, Any], /) -> tuple[list[Tag], list[Tag]]:
         first += _directory(keys)
     every = []
     if geotiff.get("nodata") is not None:
-        every.append(Tag(42113, 2, nodata_text(geotiff["nodata"])))
+        every.append(Tag(GDAL_NODATA, 2, nodata_text(geotiff["nodata"])))
     return first, every
