@@ -14,9 +14,15 @@ from tiffzarr.codecs import _threads
 from tiffzarr.codecs._zarr3 import TiffZarrCodec
 
 
-def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch):
-    data = np.random.default_rng(7).integers(0, 2**16, (256, 256), dtype=np.uint16)
-    tifffile.imwrite(tmp_path / "t.tif", data, tile=(64, 64), compression="zlib")
+@pytest.mark.parametrize(
+    ("tile", "count", "where"),
+    [((256, 256), 4, "tiffzarr-codec"), ((64, 64), 64, "zarr_io")],
+    ids=["in the pool", "small chunks on the loop"],
+)
+def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch, tile, count, where):
+    data = np.random.default_rng(7).integers(0, 2**16, (512, 512), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "t.tif", data, tile=tile, compression="zlib")
+    assert (np.prod(tile) * 2 <= _threads.INLINE_BYTES) == (where == "zarr_io")
     threads: list[str] = []
     decode = TiffZarrCodec._decode_sync
 
@@ -30,8 +36,8 @@ def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch):
         array = zarr.open_array(store, path=min(store.hierarchy.arrays, key=len), mode="r")
         assert np.array_equal(array[...], data)
         assert _threads.codec_threads()._max_workers == 3
-    assert len(threads) == 16
-    assert all(name.startswith("tiffzarr-codec") for name in threads)
+    assert len(threads) == count
+    assert all(name.startswith(where) for name in threads), threads  # pool, or zarr's loop
 
 
 def test_pool_follows_size_and_process(monkeypatch):

@@ -24,7 +24,7 @@ from zarr.core.common import parse_named_configuration
 from tiffzarr.codecs._decode import stored_nbytes
 from tiffzarr.codecs._page import decode_chunk, encode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
-from tiffzarr.codecs._threads import in_codec_threads
+from tiffzarr.codecs._threads import INLINE_BYTES, in_codec_threads
 from tiffzarr.errors import ChunkDecodeError, TiffZarrError
 
 if TYPE_CHECKING:
@@ -114,6 +114,8 @@ class TiffZarrCodec(ArrayBytesCodec):
         return chunk_spec.prototype.nd_buffer.from_ndarray_like(array.reshape(chunk_spec.shape))
 
     async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
+        if self.spec.chunk_nbytes <= INLINE_BYTES:  # cheaper than a hop to the pool
+            return self._decode_sync(chunk_bytes, chunk_spec)
         return await in_codec_threads(self._decode_sync, chunk_bytes, chunk_spec)
 
     def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:

@@ -1,4 +1,6 @@
-"""Local files read with ``os.pread`` in worker threads."""
+"""Local files read with ``os.pread``: in worker threads, but for small reads (at most
+:data:`INLINE_READ_BYTES`, the size of a small tile), which are read where they are
+asked for: from the page cache that takes microseconds, less than a hop to a thread."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ import threading
 from tiffzarr.errors import SourceError, SourceNotFoundError
 from tiffzarr.io._base import ByteSource
 
-__all__ = ["LocalFile", "LocalSource", "identity"]
+__all__ = ["INLINE_READ_BYTES", "LocalFile", "LocalSource", "identity"]
+
+INLINE_READ_BYTES = 64 * 1024
+"""Largest read done on the event loop rather than in a worker thread."""
 
 
 class LocalFile:
@@ -154,6 +159,8 @@ class LocalSource(ByteSource):
         return await asyncio.to_thread(self._size_now)
 
     async def _read(self, offset: int, length: int) -> bytes:
+        if length <= INLINE_READ_BYTES:  # cheaper than a hop to a thread
+            return self._pread(length, offset)
         return await asyncio.to_thread(self._pread, length, offset)
 
     async def write(self, offset: int, data: bytes, /) -> None:
