@@ -28,14 +28,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 from xml.sax.saxutils import quoteattr
 
-import defusedxml.ElementTree as SafeElementTree
 import numpy as np
 
-from tiffzarr.errors import TiffFormatError
 from tiffzarr.format._axes import axis_letter
+from tiffzarr.format._xml import children, local_name, parse_xml
 
 __all__ = [
     "DEFAULT_UNITS",
@@ -211,18 +210,13 @@ def parse_ome(text: str, /) -> OmeDocument:
     Traceback (most recent call last):
     tiffzarr.errors.TiffFormatError: OME-XML refused: DTDForbidden(name='OME', ...)
     """
-    try:
-        root = SafeElementTree.fromstring(text, forbid_dtd=True)
-    except ParseError as exc:
-        raise TiffFormatError(f"OME-XML cannot be parsed: {exc}") from exc
-    except ValueError as exc:  # defusedxml's refusals are ValueErrors
-        raise TiffFormatError(f"OME-XML refused: {exc!r}") from exc
+    root = parse_xml(text, what="OME-XML")
     problems: list[str] = []
     images: list[OmeImageInfo] = []
     modulo: dict[str, tuple[ModuloAlong, ...]] = {}
     binary_only = None
     for element in root:
-        kind = _local(element)
+        kind = local_name(element)
         if kind == "BinaryOnly":
             binary_only = BinaryOnly(element.get("MetadataFile"), element.get("UUID"))
             break
@@ -237,16 +231,6 @@ def parse_ome(text: str, /) -> OmeDocument:
         binary_only=binary_only,
         problems=tuple(problems),
     )
-
-
-def _local(element: Element) -> str:
-    """The tag name without its namespace."""
-    tag = element.tag
-    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
-
-
-def _children(element: Element, name: str) -> list[Element]:
-    return [child for child in element if _local(child) == name]
 
 
 def _int(attrs: Mapping[str, str], key: str, default: int | None = None) -> int | None:
@@ -265,9 +249,9 @@ def _lenient_int(text: str | None) -> int | None:
 
 def _image(element: Element, problems: list[str]) -> OmeImageInfo:
     ident = element.get("ID")
-    refs = _children(element, "AnnotationRef")
+    refs = children(element, "AnnotationRef")
     pixels = []
-    for node in _children(element, "Pixels"):
+    for node in children(element, "Pixels"):
         try:
             pixels.append(_pixels(node, problems, ident))
         except ValueError as exc:
@@ -300,7 +284,7 @@ def _pixels(node: Element, problems: list[str], image: str | None) -> OmePixels:
                 problems.append(f"Image {image!r}: {size_attr}={attrs[size_attr]!r} is no number")
     channels, tiffdata = [], []
     for child in node:
-        kind = _local(child)
+        kind = local_name(child)
         if kind == "Channel":
             channels.append(_channel(child.attrib))
         elif kind == "TiffData":
@@ -341,7 +325,7 @@ def _tiffdata(node: Element) -> TiffData:
     if ifd < 0 or planes < 0:
         raise ValueError(f"IFD={ifd}, PlaneCount={planes}")
     first = {a: int(attrs.get("First" + a, 0)) for a in "ZCT"}
-    uuids = _children(node, "UUID")
+    uuids = children(node, "UUID")
     uuid = uuids[0] if uuids else None
     return TiffData(
         ifd=ifd,
@@ -364,7 +348,7 @@ def _modulo(element: Element, problems: list[str]) -> dict[str, tuple[ModuloAlon
         for value in annotation:
             for modulo in value:
                 for along in modulo:
-                    name = _local(along)
+                    name = local_name(along)
                     if name[:-1] != "ModuloAlong" or name[-1] not in "ZCT":
                         continue
                     try:
@@ -383,7 +367,7 @@ def _along(along: Element, axis: str) -> ModuloAlong:
         stop = float(along.attrib["End"]) + step
         size = max(0, math.ceil((stop - start) / step))  # numpy.arange's length
     else:
-        size = len(_children(along, "Label"))
+        size = len(children(along, "Label"))
     if size > MAX_MODULO:
         raise ValueError(f"{size} steps")
     return ModuloAlong(axis=axis, type=kind, letter=axis_letter(kind), size=size)

@@ -1,9 +1,10 @@
-"""Vendor XML in TIFF tags, parsed safely and kept as plain JSON.
+"""XML in TIFF tags, parsed safely and kept as plain JSON.
 
-Whole-slide scanners describe their slides in XML (Leica SCN, PerkinElmer
-QPTIFF, Ventana BIF, Philips, Argos AVS). The text comes from the file, so it
-is parsed with defusedxml: a DTD, entities or external references are refused,
-never resolved. :func:`xml_dict` turns an element into bounded JSON: attributes
+OME-TIFF files and whole-slide scanners describe their images in XML (OME,
+Leica SCN, PerkinElmer QPTIFF, Ventana BIF, Philips, Argos AVS, GDAL's
+metadata). The text comes from the file, so it is parsed with defusedxml: a
+DTD, entities or external references are refused, never resolved.
+:func:`xml_dict` turns an element into bounded JSON: attributes
 and child elements by name (repeated names as lists), text as the value of an
 element that has nothing else, else under ``"#text"``.
 """
