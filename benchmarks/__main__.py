@@ -35,8 +35,8 @@ def _millis(text: str) -> list[int | None]:
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="tiffzarr against tifffile + fsspec, GDAL /vsicurl/ and async-tiff on"
-        " loopback HTTP with injected latency.",
+        description="tiffzarr against tifffile + fsspec, GDAL /vsicurl/ and async-tiff (and"
+        " tiffslide, openslide on the slides) on loopback HTTP with injected latency.",
     )
     parser.add_argument("--quick", action="store_true", help="tiny data sets, 1 run, 0 ms")
     parser.add_argument("--runs", type=int, help="runs per cell (default 5; --quick 1)")

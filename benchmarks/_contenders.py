@@ -22,6 +22,11 @@ last, like tifffile); ``*_local`` opens and reads a local file in one go.
   the worker's environment (see :data:`GDAL_ENV`).
 - **async-tiff**: ``TIFF.open`` on an obstore ``HTTPStore`` (``LocalStore`` for local
   files), ``fetch_tiles`` + ``Tile.decode``. It reads tiled TIFFs only.
+- **tiffslide**: ``TiffSlide(url)`` (fsspec over HTTP, a path locally) and its
+  properties and level sizes (its open parses lazily), ``read_region(...,
+  as_array=True)``; **openslide**: ``OpenSlide(path)``, ``read_region`` (RGBA; the RGB
+  planes are compared), local paths only. Both read the RGB slides (:data:`SLIDES`:
+  the COG, the SVS and the NDPI) and have no full read (a slide reader reads regions).
 
 File sequences: tiffzarr opens the whole sequence as one store
 (:func:`tiffzarr.open_sequence`: it parses the first file) and slices it;
@@ -47,6 +52,7 @@ from typing import Any
 import numpy
 
 from benchmarks._data import Dataset
+from benchmarks._slides import SLIDE_DATASETS
 
 __all__ = [
     "CONTENDERS",
@@ -55,6 +61,8 @@ __all__ = [
     "Contender",
     "Job",
     "NotApplicable",
+    "SLIDES",
+    "SLIDE_READERS",
     "applicable",
 ]
 
@@ -63,14 +71,21 @@ SEQ_CONCURRENCY = 10
 
 GDAL_ENV = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.svs,.ndpi",
     "GDAL_NUM_THREADS": "ALL_CPUS",
     "GDAL_HTTP_TIMEOUT": "120",
     "GDAL_HTTP_MAX_RETRY": "0",
     "PROJ_NETWORK": "OFF",
 }
-"""GDAL's configuration in every worker: no directory listing, ``.tif`` only, all cores
-for decoding, no network beyond the file (GDAL's defaults otherwise)."""
+"""GDAL's configuration in every worker: no directory listing, the data sets' extensions
+only, all cores for decoding, no network beyond the file (GDAL's defaults otherwise)."""
+
+
+SLIDES = ("cog", *SLIDE_DATASETS)
+"""The data sets the slide readers (tiffslide, openslide) read: RGB, JPEG, pyramids."""
+SLIDE_READERS = ("tiffslide", "openslide")
+"""Contenders that read whole slides only (:data:`SLIDES`), regions rather than arrays."""
+OPENSLIDE_LOCAL = "openslide reads local paths only"
 
 
 class NotApplicable(Exception):
@@ -400,6 +415,50 @@ def async_tiff_local(job: Job) -> numpy.ndarray:
         handle.close()
 
 
+# -- whole-slide readers ---------------------------------------------------------------
+
+
+def _slide_only(name: str, ds: Dataset) -> None:
+    if ds.name not in SLIDES:
+        raise NotApplicable(f"{name} reads the RGB slides here ({', '.join(SLIDES)})")
+
+
+def _region(ds: Dataset) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The window as a slide reader's ``(x, y)`` location and ``(width, height)`` size."""
+    (y0, y1), (x0, x1) = ds.window
+    return (x0, y0), (x1 - x0, y1 - y0)
+
+
+def tiffslide_open(job: Job) -> Any:
+    import tiffslide
+
+    _slide_only("tiffslide", job.dataset)
+    slide = tiffslide.TiffSlide(job.target)
+    slide.properties  # noqa: B018 - parsed lazily: the vendor, its metadata, the levels
+    slide.level_dimensions  # noqa: B018
+    return slide
+
+
+def tiffslide_window(slide: Any, job: Job) -> numpy.ndarray:
+    location, size = _region(job.dataset)
+    return numpy.asarray(slide.read_region(location, 0, size, as_array=True))
+
+
+def openslide_open(job: Job) -> Any:
+    import openslide
+
+    _slide_only("openslide", job.dataset)
+    if job.remote:
+        raise NotApplicable(OPENSLIDE_LOCAL)
+    return openslide.OpenSlide(job.target)
+
+
+def openslide_window(slide: Any, job: Job) -> numpy.ndarray:
+    location, size = _region(job.dataset)
+    rgba = numpy.asarray(slide.read_region(location, 0, size))
+    return rgba[..., :3]
+
+
 # -- the table ----------------------------------------------------------------------
 
 _CONTENDERS = [
@@ -445,6 +504,14 @@ _CONTENDERS = [
         async_tiff_read,
         async_tiff_local,
     ),
+    Contender(
+        "tiffslide",
+        "tiffslide",
+        ("tiffslide", "fsspec", "aiohttp"),
+        tiffslide_open,
+        tiffslide_window,
+    ),
+    Contender("openslide", "openslide (local)", ("openslide",), openslide_open, openslide_window),
 ]
 CONTENDERS = {c.name: c for c in _CONTENDERS}
 """Every contender by name."""
@@ -456,6 +523,11 @@ REMOTE_CONTENDERS = ("tiffzarr", "tifffile", "gdal", "async-tiff")
 def applicable(contender: str, ds: Dataset, task: str, *, remote: bool = True) -> str | None:
     """Why ``contender`` cannot do ``task`` on ``ds`` (None when it can), known beforehand;
     ``remote``: over HTTP (else from local paths)."""
+    if contender in SLIDE_READERS:
+        if ds.name not in SLIDES:
+            return f"{contender} reads the RGB slides here ({', '.join(SLIDES)})"
+        if contender == "openslide" and remote:
+            return OPENSLIDE_LOCAL
     if getattr(CONTENDERS[contender], task) is None:
         return f"{contender} has no {task} here"
     if contender == "tifffile" and ds.kind == "fileset" and remote and task in ("window", "read"):

@@ -119,7 +119,7 @@ def _centred(size: int, length: int) -> tuple[int, int]:
 
 
 def datasets(*, quick: bool = False) -> list[Dataset]:
-    """The eight data sets, full size or (``quick``) tiny."""
+    """The ten data sets, full size or (``quick``) tiny (slides: :mod:`benchmarks._slides`)."""
     big, mid, tile = (2048, 2048, 128) if quick else (16384, 8192, 512)
     pages, page_shape = (80, (32, 24)) if quick else (500, (256, 200))
     nfiles, file_shape = (80, (32, 32)) if quick else (500, (256, 256))
@@ -220,7 +220,9 @@ def datasets(*, quick: bool = False) -> list[Dataset]:
         )
     )
     out += [_imagej(quick), _omeset(quick)]
-    return out
+    from benchmarks._slides import slide_datasets
+
+    return out + slide_datasets(quick=quick)
 
 
 def _imagej(quick: bool) -> Dataset:
@@ -309,12 +311,14 @@ def pattern(
     return numpy.stack(planes, axis=-1) if samples else planes[0]
 
 
-def _image(rows: int, cols: int, *, samples: int = 0, dtype: str, seed: int) -> numpy.ndarray:
+def _image(
+    rows: int, cols: int, *, samples: int = 0, dtype: str, seed: int, noise: float | None = None
+) -> numpy.ndarray:
     out = numpy.empty((rows, cols, samples) if samples else (rows, cols), dtype=dtype)
     band = 1024
     for y in range(0, rows, band):
         n = min(band, rows - y)
-        out[y : y + n] = pattern(y, n, cols, samples=samples, dtype=dtype, seed=seed)
+        out[y : y + n] = pattern(y, n, cols, samples=samples, dtype=dtype, seed=seed, noise=noise)
     return out
 
 
@@ -505,6 +509,18 @@ def _write_omeset(ds: Dataset, target: Path) -> None:
         )
 
 
+def _write_svs(ds: Dataset, target: Path) -> None:
+    from benchmarks._slides import write_svs
+
+    write_svs(ds, target)
+
+
+def _write_ndpi(ds: Dataset, target: Path) -> None:
+    from benchmarks._slides import write_ndpi
+
+    write_ndpi(ds, target)
+
+
 _WRITERS = {
     "cog": _write_cog,
     "zstd": _write_zstd,
@@ -514,6 +530,8 @@ _WRITERS = {
     "seq": _write_seq,
     "imagej": _write_imagej,
     "omeset": _write_omeset,
+    "svs": _write_svs,
+    "ndpi": _write_ndpi,
 }
 
 

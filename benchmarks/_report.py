@@ -1,5 +1,6 @@
 """Medians, ratios to the best peer (and to tifffile for the bioimaging series), the
-checks of issue #4, and the Markdown report."""
+checks of issue #4, and the Markdown report (with its sections for the bioimaging series
+and for the whole slides)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks._contenders import CONTENDERS
+from benchmarks._contenders import CONTENDERS, SLIDE_READERS, SLIDES
 from benchmarks._data import Dataset
 from benchmarks._runner import REPO, Sample
+from benchmarks._slides import SLIDE_DATASETS
 
 __all__ = [
     "Cell",
     "machine",
     "phase_table",
+    "ratio",
     "render",
     "series_section",
+    "slide_section",
     "source_digest",
     "summarise",
 ]
@@ -43,10 +47,11 @@ REFERENCE = "tifffile"
 SERIES_DATASETS = ("ome", "imagej", "omeset")
 """The data sets of the bioimaging series section (issue #11): their open and window
 cells are reported there, as ratios to tifffile, instead of in the general tables."""
-NOT_ISSUE_4 = ("imagej", "omeset")
-"""Data sets added for issue #11, outside issue #4's checks (the peers' open of an OME set
-opens one file, tiffzarr's all of them)."""
+NOT_ISSUE_4 = ("imagej", "omeset", *SLIDE_DATASETS)
+"""Data sets added later, outside issue #4's checks: issue #11's (the peers' open of an
+OME set opens one file, tiffzarr's all of them) and issue #12's whole slides."""
 SERIES_TITLE = "Bioimaging series (issue #11): OME pyramid, ImageJ hyperstack, OME file set"
+SLIDE_TITLE = "Whole-slide and COG windows, issue #12"
 PACKAGES = (
     "tiffzarr",
     "zarr",
@@ -59,6 +64,10 @@ PACKAGES = (
     "rasterio",
     "async-tiff",
     "obstore",
+    "tiffslide",
+    "openslide-python",
+    "openslide-bin",
+    "pillow",
 )
 
 
@@ -77,16 +86,13 @@ class Cell:
     detail: str = ""
     crc32: set[int] = dataclasses.field(default_factory=set)
     mean: float | None = None
-    ratio: float | None = None
-    vs_reference: float | None = None
 
 
 Key = tuple[str, str, int | None]  # dataset, phase, latency
 
 
 def summarise(samples: Iterable[Sample]) -> dict[Key, dict[str, Cell]]:
-    """Group samples into cells (medians) and add each contender's ratio to the best peer
-    and to tifffile's time (:data:`REFERENCE`) in the same cell."""
+    """Group samples into cells (medians): by data set, phase and latency, then contender."""
     groups: dict[Key, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
     for s in samples:
         if s.phase == "open" and s.task == "read":
@@ -94,16 +100,7 @@ def summarise(samples: Iterable[Sample]) -> dict[Key, dict[str, Cell]]:
         groups[(s.dataset, s.phase, s.latency)][s.contender].append(s)
     out: dict[Key, dict[str, Cell]] = {}
     for key, by_contender in groups.items():
-        cells = {name: _cell(name, runs) for name, runs in by_contender.items()}
-        best, reference = _best_peer(cells), cells.get(REFERENCE)
-        for cell in cells.values():
-            if cell.seconds is None:
-                continue
-            if best is not None:
-                cell.ratio = cell.seconds / best.seconds  # type: ignore[operator]
-            if reference is not None and reference.seconds:
-                cell.vs_reference = cell.seconds / reference.seconds
-        out[key] = cells
+        out[key] = {name: _cell(name, runs) for name, runs in by_contender.items()}
     return out
 
 
@@ -136,6 +133,22 @@ def _best_peer(cells: dict[str, Cell]) -> Cell | None:
     return min(peers, key=lambda c: c.seconds or 0.0) if peers else None
 
 
+def ratio(cells: dict[str, Cell], name: str, *, reference: bool = False) -> float | None:
+    """``name``'s median time over the fastest peer's among ``cells`` (``reference``: over
+    tifffile's, :data:`REFERENCE`); None when either is missing.
+
+    >>> cells = {"tiffzarr": Cell("tiffzarr", "ok", seconds=0.2),
+    ...          "gdal": Cell("gdal", "ok", seconds=0.4), "tifffile": Cell("tifffile", "n/a")}
+    >>> ratio(cells, "tiffzarr"), ratio(cells, "gdal"), ratio(cells, "tiffzarr", reference=True)
+    (0.5, 1.0, None)
+    """
+    cell = cells.get(name)
+    base = cells.get(REFERENCE) if reference else _best_peer(cells)
+    if cell is None or cell.seconds is None or base is None or not base.seconds:
+        return None
+    return cell.seconds / base.seconds
+
+
 # -- formatting ------------------------------------------------------------------------
 
 
@@ -152,24 +165,28 @@ def _seconds(s: float) -> str:
     return f"{s:.3f} s" if s < 10 else f"{s:.1f} s"
 
 
-def _format(cell: Cell | None, *, reference: bool = False) -> str:
-    """One cell; ``reference``: the ratio to tifffile instead of to the best peer."""
+def _format(cell: Cell | None, value: float | None) -> str:
+    """One cell, with its ratio ``value``."""
     if cell is None:
         return "-"
     if cell.status != "ok":
         return cell.status if cell.status == "n/a" else f"**{cell.status}**"
     assert cell.seconds is not None and cell.requests_range is not None
-    value = cell.vs_reference if reference else cell.ratio
-    ratio = f" {value:.2f}x" if value is not None else ""
+    shown = f" {value:.2f}x" if value is not None else ""
     low, high = cell.requests_range
     requests = f"{low}" if low == high else f"{cell.requests:g} ({low}-{high})"
     rss = _size(cell.rss)
-    return f"{_seconds(cell.seconds)}{ratio} · {requests} req · {_size(cell.bytes)} · {rss}"
+    return f"{_seconds(cell.seconds)}{shown} · {requests} req · {_size(cell.bytes)} · {rss}"
 
 
-def _contenders_in(summary: dict[Key, dict[str, Cell]], phase: str) -> list[str]:
-    seen = {name for (_, p, _), cells in summary.items() if p == phase for name in cells}
-    return [name for name in CONTENDERS if name in seen]
+def _contenders_in(
+    summary: dict[Key, dict[str, Cell]], phase: str, datasets: list[str], *, slides: bool
+) -> list[str]:
+    """The contenders with cells in the phase's rows; the slide readers only if ``slides``."""
+    seen = {
+        n for (d, p, _), cells in summary.items() if p == phase and d in datasets for n in cells
+    }
+    return [n for n in CONTENDERS if n in seen and (slides or n not in SLIDE_READERS)]
 
 
 def _where(latency: int | None) -> str:
@@ -182,11 +199,13 @@ def phase_table(
     chosen: list[Dataset],
     *,
     reference: bool = False,
+    slides: bool = False,
 ) -> str:
-    """One Markdown table: rows data set by latency (local first), a column per contender;
-    ratios to tifffile when ``reference``, else to the best peer."""
-    names = _contenders_in(summary, phase)
+    """One Markdown table: rows data set by latency (local first), a column per contender
+    (the slide readers only if ``slides``); ratios to tifffile when ``reference``, else to
+    the best peer among the columns."""
     order = [d.name for d in chosen]
+    names = _contenders_in(summary, phase, order, slides=slides)
     keys = sorted(
         (k for k in summary if k[1] == phase and k[0] in order),
         key=lambda k: (order.index(k[0]), -1 if k[2] is None else k[2]),
@@ -196,11 +215,11 @@ def phase_table(
     head = ["data set", "latency", *(CONTENDERS[n].label for n in names)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for dataset, _, latency in keys:
-        cells = summary[(dataset, phase, latency)]
+        cells = {n: c for n, c in summary[(dataset, phase, latency)].items() if n in names}
         row = [
             dataset,
             _where(latency),
-            *(_format(cells.get(n), reference=reference) for n in names),
+            *(_format(cells.get(n), ratio(cells, n, reference=reference)) for n in names),
         ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -213,9 +232,14 @@ def checks(summary: dict[Key, dict[str, Cell]]) -> list[str]:
     """The must-show lines of issue #4, evaluated on these numbers.
 
     ✓ met, ✗ not met, = as few requests as the fewest peer (a tie), ? not measured.
-    The data sets of :data:`NOT_ISSUE_4` are left out.
+    The data sets of :data:`NOT_ISSUE_4` and the slide readers (issue #4's peers were
+    tifffile, GDAL and async-tiff) are left out.
     """
-    summary = {k: v for k, v in summary.items() if k[0] not in NOT_ISSUE_4}
+    summary = {
+        k: {n: c for n, c in v.items() if n not in SLIDE_READERS}
+        for k, v in summary.items()
+        if k[0] not in NOT_ISSUE_4
+    }
     lines = []
     for phase, latency, limit in (("window", 50, 0.8), ("open", 20, 0.8), ("local", None, 1.0)):
         for (dataset, p, lat), cells in sorted(summary.items(), key=lambda kv: kv[0][0]):
@@ -228,15 +252,15 @@ def checks(summary: dict[Key, dict[str, Cell]]) -> list[str]:
 def _time_check(
     dataset: str, phase: str, latency: int | None, limit: float, cells: dict[str, Cell]
 ) -> str:
-    subject, best = cells.get(SUBJECT), _best_peer(cells)
+    subject, best, value = cells.get(SUBJECT), _best_peer(cells), ratio(cells, SUBJECT)
     where = "local" if latency is None else f"{latency} ms"
     what = f"{PHASE_TITLES[phase].split(' (')[0]}, {dataset} @ {where}"
-    if subject is None or subject.ratio is None or best is None:
+    if subject is None or value is None or best is None:
         return f"- ? {what}: no comparison ({subject.status if subject else '-'})"
-    mark = "✓" if subject.ratio <= limit else "✗"
+    mark = "✓" if value <= limit else "✗"
     peer = next(n for n, c in cells.items() if c is best)
     return (
-        f"- {mark} {what}: tiffzarr {subject.ratio:.2f}x {peer}"
+        f"- {mark} {what}: tiffzarr {value:.2f}x {peer}"
         f" ({_seconds(subject.seconds or 0)} vs {_seconds(best.seconds or 0)};"
         f" needs <= {limit:g}x)"
     )
@@ -419,21 +443,63 @@ files is measured).
 """
 
 
+_SLIDE_INTRO = """\
+Open and window of the COG (`cog`: 8 x 8 tiles of 512², 4096²), the Aperio slide (`svs`:
+8 x 8 tiles of 240² of level 0, 1920²) and the Hamamatsu slide (`ndpi`: a 2048² square
+of level 0, 4 x 256 of its restart intervals of 8 x 512), from local paths and over HTTP,
+against the whole-slide readers as well: **tiffslide** (`TiffSlide(url)`, fsspec over
+HTTP; its open also reads its properties and level sizes, which it parses lazily) and
+**openslide** (`OpenSlide(path)`, local paths only, so n/a over HTTP), both through
+`read_region` of the same pixels at level 0 (openslide's RGBA compared as RGB).
+tiffzarr reads series 0 level 0 through zarr slicing, tifffile through its zarr store
+(`aszarr`), GDAL with `read(window=...)`. The ratio (**x**) is to the fastest peer in the
+row, the slide readers included. The NDPI levels are single JPEG strips: GDAL decodes a
+strip from its start, async-tiff reads tiled TIFFs only. JPEG decoders differ by ±1-2 in
+rounding (see the anomalies).
+"""
+
+
 def _latencies(values: list[int | None]) -> str:
     return ", ".join(_where(v) for v in values)
+
+
+def _section(title: str, intro: str, tables: list[tuple[str, str]]) -> list[str]:
+    """A report section: its title, its introduction and its ``(heading, table)`` pairs."""
+    if not any(table for _, table in tables):
+        return []
+    parts = [f"## {title}", "", intro]
+    for heading, table in tables:
+        if table:
+            parts += [f"### {heading}", "", table, ""]
+    return parts
 
 
 def series_section(summary: dict[Key, dict[str, Cell]], chosen: list[Dataset]) -> list[str]:
     """The bioimaging series section: open and window tables, ratios to tifffile."""
     members = [d for d in chosen if d.name in SERIES_DATASETS]
-    tables = [(p, phase_table(summary, p, members, reference=True)) for p in ("open", "window")]
-    if not any(table for _, table in tables):
+    tables = [
+        (PHASE_TITLES[p].split(" (")[0], phase_table(summary, p, members, reference=True))
+        for p in ("open", "window")
+    ]
+    return _section(SERIES_TITLE, _SERIES_INTRO, tables)
+
+
+def slide_section(summary: dict[Key, dict[str, Cell]], chosen: list[Dataset]) -> list[str]:
+    """The whole-slide section (the COG and the slides, with the slide readers): open and
+    window tables, ratios to the best peer."""
+    members = [d for d in chosen if d.name in SLIDES]
+    names = {d.name for d in members}
+    if not any(  # not the COG alone without slide readers: the general tables show that
+        dataset in SLIDE_DATASETS or set(cells) & set(SLIDE_READERS)
+        for (dataset, _, _), cells in summary.items()
+        if dataset in names
+    ):
         return []
-    parts = [f"## {SERIES_TITLE}", "", _SERIES_INTRO]
-    for phase, table in tables:
-        if table:
-            parts += [f"### {PHASE_TITLES[phase].split(' (')[0]}", "", table, ""]
-    return parts
+    tables = [
+        ("Open", phase_table(summary, "open", members, slides=True)),
+        ("Window of level 0", phase_table(summary, "window", members, slides=True)),
+    ]
+    return _section(SLIDE_TITLE, _SLIDE_INTRO, tables)
 
 
 def render(
@@ -478,12 +544,13 @@ def render(
             f" | {_size(ds.nbytes)} |"
         )
     parts += ["", "## How to read the tables", "", _HOW_TO_READ]
-    general = [d for d in chosen if d.name not in SERIES_DATASETS]
+    general = [d for d in chosen if d.name not in (*SERIES_DATASETS, *SLIDE_DATASETS)]
     for phase, title in PHASE_TITLES.items():
         table = phase_table(summary, phase, chosen if phase in ("read", "local") else general)
         if table:
             parts += [f"## {title}", "", table, ""]
     parts += series_section(summary, chosen)
+    parts += slide_section(summary, chosen)
     parts += [
         "## Issue #4 checks, on these numbers",
         "",

@@ -113,7 +113,12 @@ def measure(spec: dict[str, Any]) -> None:
     ok, handle = phases.run("open", lambda: contender.open(job))  # type: ignore[misc]
     if ok and task != "open":
         function = getattr(contender, task)
-        phases.run(task, lambda: function(handle, job))
+        if function is None:
+            phases.mark(
+                {"phase": task, "status": "n/a", "detail": f"{contender.name} has no {task} here"}
+            )
+        else:
+            phases.run(task, lambda: function(handle, job))
     if handle is not None and hasattr(handle, "close"):
         handle.close()
 

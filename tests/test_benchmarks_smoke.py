@@ -23,13 +23,20 @@ pytest.importorskip("obstore")
 tifffile = pytest.importorskip("tifffile")
 
 from benchmarks import __main__ as cli  # noqa: E402
-from benchmarks._contenders import CONTENDERS, LOCAL_CONTENDERS, applicable  # noqa: E402
+from benchmarks._contenders import (  # noqa: E402
+    CONTENDERS,
+    LOCAL_CONTENDERS,
+    SLIDE_READERS,
+    applicable,
+)
 from benchmarks._data import datasets, ensure_all  # noqa: E402
 from benchmarks._report import (  # noqa: E402
     checks,
     phase_table,
+    ratio,
     render,
     series_section,
+    slide_section,
     summarise,
 )
 from benchmarks._runner import Run, Sample, plan  # noqa: E402
@@ -39,6 +46,7 @@ QUICK = {ds.name: ds for ds in datasets(quick=True)}
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Dataset has no geotransform"),
     pytest.mark.filterwarnings("ignore:Use `@` matmul"),
+    pytest.mark.filterwarnings("ignore:hamamatsu-format metadata parsing"),  # tiffslide's
 ]
 
 
@@ -116,8 +124,9 @@ def test_quick_run_end_to_end(quick_data: Path, tmp_path: Path) -> None:
         assert sample.status == "ok" and sample.requests == 0, sample
     text = out.read_text()
     assert "python -m benchmarks --quick --datasets zstd" in text
-    for contender in CONTENDERS.values():
-        assert contender.label in text
+    for name, contender in CONTENDERS.items():
+        assert (f" {contender.label} |" in text) == (name not in SLIDE_READERS), name
+    assert "Whole-slide" not in text  # the slide readers only read the slides
     assert "| zstd | 0 ms |" in text and "| zstd | local |" in text
 
 
@@ -171,6 +180,83 @@ def test_quick_series_run_local_and_http(quick_data: Path, tmp_path: Path) -> No
     assert tifffile_cells(series).count("1.00x") == 7  # against itself, all but its n/a window
     assert "| omeset | local |" not in text.split("## Bioimaging series")[0]
     assert "latencies local, 0 ms per request" in text
+
+
+def test_quick_slide_run_local_and_http(quick_data: Path, tmp_path: Path) -> None:
+    """The whole slides: tiffslide and openslide (local paths only) read the same level-0
+    window as GDAL, locally and over HTTP; reported in their own section. (tiffzarr's slide
+    windows are checked in-process above; a fourth contender would cost 4 more processes.)"""
+    out, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    argv = ["--quick", "--datasets", "svs,ndpi", "--tasks", "window", "--latency", "local,0"]
+    argv += ["--contenders", "gdal,tiffslide,openslide"]
+    argv += ["--data-dir", str(quick_data), "--out", str(out), "--json", str(raw), "-q"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(argv) == 0
+    samples = [Sample(**s) for s in json.loads(raw.read_text())["samples"]]
+    got = {(s.dataset, s.phase, s.latency, s.contender): s for s in samples}
+    for name in ("svs", "ndpi"):
+        expected = _expected(quick_data, name, "window")
+        for latency in (None, 0):
+            for contender in ("gdal", "tiffslide", "openslide"):
+                opened = got[(name, "open", latency, contender)]
+                window = got[(name, "window", latency, contender)]
+                if contender == "openslide" and latency is not None:
+                    assert opened.status == window.status == "n/a", (opened, window)
+                    assert "local paths only" in opened.detail
+                    continue
+                assert opened.status == "ok" and window.status == "ok", (opened, window)
+                assert (opened.requests == 0) == (latency is None), opened
+                assert window.shape == list(expected.shape), window
+                assert window.mean is not None
+                assert abs(window.mean - float(expected.mean())) < 1.0, window  # JPEG rounding
+    text = out.read_text()
+    general, slides = text.split("## Whole-slide and COG windows, issue #12")
+    assert "| svs | local |" not in general and "| ndpi | 0 ms |" not in general
+    assert "| svs | local |" in slides and "| ndpi | 0 ms |" in slides
+    assert " tiffslide | openslide (local) |" in slides and " openslide (local) |" not in general
+    row = next(line for line in slides.splitlines() if line.startswith("| ndpi | 0 ms |"))
+    assert row.endswith("| n/a |")  # openslide, over HTTP
+
+
+def test_slides_are_what_openslide_and_tiffslide_detect(quick_data: Path) -> None:
+    """The generated SVS and NDPI are recognised by vendor, with the layouts of the
+    scanners: Aperio's pages and descriptions, Hamamatsu's restart-interval strips."""
+    openslide = pytest.importorskip("openslide")
+    tiffslide = pytest.importorskip("tiffslide")
+    svs, ndpi = quick_data / QUICK["svs"].path, quick_data / QUICK["ndpi"].path
+    for path, vendor in ((svs, "aperio"), (ndpi, "hamamatsu")):
+        assert openslide.OpenSlide(path).properties["openslide.vendor"] == vendor
+        assert tiffslide.TiffSlide(path).properties["tiffslide.vendor"] == vendor
+    slide = openslide.OpenSlide(svs)
+    assert set(slide.associated_images) == {"thumbnail", "label", "macro"}
+    assert slide.properties["openslide.mpp-x"] == "0.25"
+    with tifffile.TiffFile(svs) as tif:
+        assert [s.name for s in tif.series] == ["Baseline", "Thumbnail", "Label", "Macro"]
+        rows, cols = QUICK["svs"].shape[:2]
+        assert [lv.shape[:2] for lv in tif.series[0].levels] == [
+            (rows, cols),
+            (rows // 4, cols // 4),
+            (rows // 16, cols // 16),
+        ]
+        first = tif.pages.first
+        assert first.description.startswith(f"Aperio Image Library v12.0.15 \r\n{cols}x{rows} [")
+        assert "(240x240) JPEG/RGB Q=70|AppMag = 20|" in first.description
+        assert (first.tilelength, first.compression, first.photometric) == (240, 7, 2)
+        assert first.jpegtables is not None and b"\xff\xdb" in first.jpegtables
+        assert b"\xff\xdb" not in _segment(tif, first, 0)  # abbreviated: the tables shared
+        assert not tif.pages[1].is_tiled and tif.pages[1].compression == 7
+        assert "label" in tif.pages[4].description and tif.pages[4].compression == 5
+        assert "macro" in tif.pages[5].description and tif.pages[5].compression == 7
+    with tifffile.TiffFile(ndpi) as tif:
+        assert tif.is_ndpi and [s.name for s in tif.series] == ["Baseline", "Macro"]
+        page = tif.pages.first
+        assert len(tif.series[0].levels) == 3 and page.chunks == QUICK["ndpi"].segment
+        assert page.tags[65421].value == 20.0  # NDPI_SOURCELENS
+
+
+def _segment(tif, page, index: int) -> bytes:
+    tif.filehandle.seek(page.dataoffsets[index])
+    return tif.filehandle.read(page.databytecounts[index])
 
 
 def test_dataset_planes_address_the_window() -> None:
@@ -253,8 +339,8 @@ def test_summary_medians_ratios_and_checks() -> None:
     cells = summary[("cog", "window", 50)]
     assert cells["tiffzarr"].seconds == pytest.approx(0.2)
     assert cells["tiffzarr"].requests_range == (2, 3)
-    assert cells["tiffzarr"].ratio == pytest.approx(0.5)  # against GDAL, the best peer
-    assert cells["gdal"].ratio == pytest.approx(1.0)
+    assert ratio(cells, "tiffzarr") == pytest.approx(0.5)  # against GDAL, the best peer
+    assert ratio(cells, "gdal") == pytest.approx(1.0)
     assert cells["async-tiff"].status == "n/a"
     assert ("cog", "open", 50) not in summary
     lines = checks(summary)
@@ -298,8 +384,9 @@ def test_series_section_ratios_to_tifffile() -> None:
     samples += [_sample("tiffzarr", 0.5, 3, latency=None, phase="open", dataset="zstd")]
     samples += [_sample("gdal", 0.5, 0, latency=None, phase="open", dataset="zstd")]
     summary = summarise(samples)
-    cell = summary[("imagej", "open", 20)]["tiffzarr"]
-    assert cell.vs_reference == pytest.approx(0.5) and cell.ratio == pytest.approx(2.0)
+    cells = summary[("imagej", "open", 20)]
+    assert ratio(cells, "tiffzarr", reference=True) == pytest.approx(0.5)
+    assert ratio(cells, "tiffzarr") == pytest.approx(2.0)
     assert checks(summary) == []  # imagej is issue #11's; a local open counts no requests
     section = series_section(summary, [QUICK["imagej"]])
     table = "\n".join(section)
@@ -307,6 +394,32 @@ def test_series_section_ratios_to_tifffile() -> None:
     assert "0.200 s 0.50x" in table and "0.400 s 1.00x" in table and "0.100 s 0.25x" in table
     general = phase_table(summary, "open", [QUICK["zstd"]])
     assert "imagej" not in general and "| zstd | local |" in general
+
+
+def test_slide_section_ratios_include_the_slide_readers() -> None:
+    """The slide readers' columns are in the whole-slide section only, where the ratios
+    count them among the peers; the general tables and issue #4's checks leave them out."""
+    samples = [
+        _sample("tiffzarr", 0.2, 8),
+        _sample("gdal", 0.4, 8),
+        _sample("tiffslide", 0.3, 9),
+        _sample("openslide", 0.1, 0),
+        _sample("tiffzarr", 0.5, 3, dataset="svs"),
+        _sample("openslide", 0.25, 0, dataset="svs"),
+    ]
+    summary = summarise(samples)
+    general = phase_table(summary, "window", [QUICK["cog"]])
+    assert "openslide" not in general and "tiffslide" not in general
+    assert "0.200 s 0.50x" in general  # against GDAL
+    section = "\n".join(slide_section(summary, [QUICK["cog"], QUICK["svs"]]))
+    assert "| tiffslide | openslide (local) |" in section
+    assert "0.200 s 2.00x" in section and "0.100 s 1.00x" in section  # against openslide
+    assert "| svs | 50 ms | 0.500 s 2.00x" in section
+    assert checks(summary) == [
+        "- ✓ 64-segment window at full resolution, cog @ 50 ms: tiffzarr 0.50x gdal"
+        " (0.200 s vs 0.400 s; needs <= 0.8x)"
+    ]
+    assert slide_section(summarise(samples[:2]), [QUICK["cog"]]) == []  # the COG alone
 
 
 def test_runs_are_skipped_when_nothing_applies() -> None:
