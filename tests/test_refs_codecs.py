@@ -252,7 +252,7 @@ def split_jpeg(stream: bytes) -> tuple[bytes, bytes]:
         ),
         ({"compression": 6, "photometric": 6, "shape": (1, 8, 8, 3)}, "old-style JPEG"),
         ({"compression": 7, "photometric": 2, "shape": (1, 8, 8, 3)}, "JFIF"),
-        ({"compression": 32809}, "has no decoder"),
+        ({"compression": 34661}, "has no decoder"),
         ({"compression": 1, "grid": (1, 1, 2, 1), "page": (1, 1, 24, 20, 1)}, "whole page"),
     ],
 )

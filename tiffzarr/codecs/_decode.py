@@ -5,6 +5,16 @@ order → an array of the full segment shape in native byte order. Short strips
 and partial image tiles are padded with zeros. Every decompressor writes into a
 buffer of the segment's stored size, so no stream can make it allocate more.
 
+Lenient where libtiff (and so GDAL) is, silently (a codec has no way to warn):
+
+- a short last strip whose stream codes a whole strip's rows (some writers'
+  Deflate and LZW) decodes, its extra rows dropped: the stream is decoded into
+  a whole segment's buffer. A stream coding more than a whole segment is an
+  error (libtiff keeps its first bytes; here it is refused, as a stream that
+  would inflate without bound);
+- CCITT T.4 coding may put fill bits before any EOL code whatever T4Options
+  says (libtiff skips any run of zero bits before an EOL).
+
 >>> import numpy as np, zlib
 >>> spec = SegmentSpec(compression=8, shape=(1, 2, 3, 1), dtype="<u2",
 ...                    bitspersample=16, sampleformat=1, byteorder=">")
@@ -15,7 +25,6 @@ array([[  1,   2,   3],
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,21 +33,23 @@ import imagecodecs
 import numpy as np
 
 from tiffzarr._config import config
+from tiffzarr.codecs._ojpeg import decode_old_jpeg
+from tiffzarr.codecs._sgilog import decode_sgilog
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._table import (
     JPEG_COLORSPACES,
     NOMINAL_SAMPLES,
     PREDICTORS,
     UNPACKING,
-    YCBCR_REFERENCE,
     CompressionCodec,
     PredictorCodec,
     Unpacking,
     compression_codec,
     compression_label,
     image_shape,
-    ycbcr_to_rgb,
 )
+from tiffzarr.codecs._thunderscan import decode_thunderscan
+from tiffzarr.codecs._ycbcr import contiguous_nbytes, unpack_contiguous
 from tiffzarr.errors import (
     ChunkDecodeError,
     LimitError,
@@ -191,16 +202,7 @@ def _stored(spec: SegmentSpec) -> _Stored:
 
 
 def _ycbcr_stored(spec: SegmentSpec) -> _Stored:
-    depth, length, width, samples = spec.shape
-    sub_h, sub_v = spec.subsampling
-    if samples != 3 or spec.bitspersample != 8 or depth != 1 or sub_h not in (1, 2, 4):
-        raise UnsupportedError(
-            f"YCbCr subsampling {spec.subsampling} of {spec.shape} "
-            f"{spec.bitspersample}-bit samples",
-            tag=530,
-        )
-    blocks = math.ceil(length / sub_v) * math.ceil(width / sub_h)
-    return _Stored("ycbcr", blocks * (sub_h * sub_v + 2), np.dtype("u1"))
+    return _Stored("ycbcr", contiguous_nbytes(spec), np.dtype("u1"))
 
 
 # -- byte-stream codecs ---------------------------------------------------------
@@ -313,29 +315,12 @@ def _unpack_complexhalf(raw: np.ndarray, spec: SegmentSpec) -> np.ndarray:
     return raw.view(f"{spec.byteorder}f2").astype("=f4").view("=c8").reshape(spec.shape)
 
 
-def _unpack_ycbcr(raw: np.ndarray, spec: SegmentSpec) -> np.ndarray:
-    """Upsample subsampled YCbCr by replication and convert it to RGB (as libtiff)."""
-    _, length, width, _ = spec.shape
-    sub_h, sub_v = spec.subsampling
-    rows, cols = math.ceil(length / sub_v), math.ceil(width / sub_h)
-    blocks = raw.reshape(rows, cols, sub_h * sub_v + 2)
-    luma = blocks[..., : sub_h * sub_v].reshape(rows, cols, sub_v, sub_h)
-    luma = luma.transpose(0, 2, 1, 3).reshape(rows * sub_v, cols * sub_h)[:length, :width]
-    cb, cr = (
-        np.repeat(np.repeat(blocks[..., sub_h * sub_v + i], sub_v, 0), sub_h, 1)[:length, :width]
-        for i in (0, 1)
-    )
-    reference = tuple(spec.referenceblackwhite or YCBCR_REFERENCE)
-    rgb = ycbcr_to_rgb(luma, cb, cr, tuple(spec.ycbcrcoefficients), reference)  # type: ignore[arg-type]
-    return rgb.reshape(spec.shape)
-
-
 _UNPACKERS: dict[str, Callable[[np.ndarray, SegmentSpec], np.ndarray]] = {
     "packed": _unpack_packed,
     "float24": _unpack_float24,
     "complexint": _unpack_complexint,
     "complexhalf": _unpack_complexhalf,
-    "ycbcr": _unpack_ycbcr,
+    "ycbcr": unpack_contiguous,
 }
 
 
@@ -412,6 +397,8 @@ def _jpeg_colorspaces(spec: SegmentSpec, data: Bytes) -> tuple[Any, Any]:
 
 
 def _decode_jpeg(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.ndarray:
+    if spec.jpegheader is not None and codec.code == Compression.OJPEG:
+        return decode_old_jpeg(data, spec)  # the header the reader rebuilt, as libtiff
     if spec.jpegheader is not None:  # NDPI: the segment continues a shared header
         stream = b"".join((spec.jpegheader, data.tobytes(), b"\xff\xd9"))
         data = np.frombuffer(stream, np.uint8)
@@ -458,6 +445,11 @@ def _check_frame(header: tuple[int, int, int], spec: SegmentSpec) -> None:
     )
 
 
+T4_FILL_BITS = 4
+"""T4Options bit 2: fill bits before EOL codes. libtiff skips fill bits whatever the
+tag says, imagecodecs only with this bit (else it fails, or decodes wrong rows)."""
+
+
 def _decode_ccitt(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np.ndarray:
     depth, length, width, samples = spec.shape
     if depth != 1 or samples != 1 or spec.bitspersample != 1:
@@ -465,6 +457,8 @@ def _decode_ccitt(data: Bytes, spec: SegmentSpec, codec: CompressionCodec) -> np
     if spec.fillorder == 2:
         data = _codecs.bitorder_decode(data)
     options = {name: getattr(spec, name) for name in codec.spec_options}
+    if "t4options" in options:
+        options["t4options"] |= T4_FILL_BITS
     image = np.asarray(codec.decode(data, length, width, **options))
     if image.ndim != 2 or image.shape[1] != width or image.shape[0] > length:
         raise ChunkDecodeError(f"CCITT decoded {image.shape} for {length}x{width} pixels")
@@ -487,4 +481,6 @@ _DECODERS: dict[str, Callable[[Bytes, SegmentSpec, CompressionCodec], np.ndarray
     "jpeg": _decode_jpeg,
     "ccitt": _decode_ccitt,
     "pixarlog": _decode_pixarlog,
+    "sgilog": decode_sgilog,
+    "thunderscan": decode_thunderscan,
 }

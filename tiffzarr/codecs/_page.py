@@ -21,6 +21,7 @@ from tiffzarr._config import config
 from tiffzarr.codecs._decode import decode_segment
 from tiffzarr.codecs._encode import encode_segment
 from tiffzarr.codecs._spec import SegmentSpec
+from tiffzarr.codecs._ycbcr import decode_planes, is_planar_subsampled
 from tiffzarr.errors import ChunkDecodeError, LimitError
 
 __all__ = ["decode_chunk", "encode_chunk", "frame_segments", "split_frame"]
@@ -76,6 +77,8 @@ def decode_chunk(data: bytes | memoryview | np.ndarray, spec: SegmentSpec, /) ->
         )
     raw = data.tobytes() if isinstance(data, np.ndarray) else data
     parts = split_frame(raw)
+    if is_planar_subsampled(spec):  # the planes convert to RGB together
+        return decode_planes(parts, spec, decode_segment)
     planes, gz, gy, gx = spec.grid
     if len(parts) != planes * gz * gy * gx:
         raise ChunkDecodeError(f"framed page has {len(parts)} segments, expected {spec.grid}")

@@ -39,7 +39,8 @@ class SegmentSpec:
     ``byteorder`` is the byte order of the file's samples. ``t4options`` is the
     T4Options tag (CCITT Group 3: 2-D coding, fill bits). ``jpegheader`` is a
     JPEG header that the segment's bytes continue (NDPI tiles cut from one JPEG
-    stream at restart markers); the decoder appends an end-of-image marker.
+    stream at restart markers; old-style JPEG segments after the header the reader
+    rebuilt); the decoder appends an end-of-image marker.
     ``ycbcrcoefficients`` and ``referenceblackwhite`` (``None``: the TIFF
     default) convert subsampled YCbCr segments that are not JPEG to RGB.
 

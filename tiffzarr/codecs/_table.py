@@ -8,17 +8,16 @@ the JPEG colour spaces are tables too.
 >>> codec = compression_codec(50000)
 >>> codec.name, codec.kind, codec.available
 ('zstd', 'bytes', True)
->>> compression_codec(32809)  # doctest: +ELLIPSIS
+>>> compression_codec(34661)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
   ...
-tiffzarr.errors.UnsupportedCompressionError: TIFF compression 32809 (THUNDERSCAN) has no decoder...
+tiffzarr.errors.UnsupportedCompressionError: TIFF compression 34661 (JBIG) has no decoder...
 >>> PREDICTORS[34894]
 PredictorCodec(code=34894, name='floatingpointx2', kind='floatingpoint', distance=2)
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -37,18 +36,15 @@ __all__ = [
     "NOMINAL_SAMPLES",
     "PREDICTORS",
     "UNPACKING",
-    "YCBCR_REFERENCE",
     "CompressionCodec",
     "PredictorCodec",
     "Unpacking",
     "compression_codec",
     "compression_label",
     "image_shape",
-    "ycbcr_tables",
-    "ycbcr_to_rgb",
 ]
 
-CodecKind = Literal["none", "bytes", "image", "jpeg", "ccitt", "pixarlog"]
+CodecKind = Literal["none", "bytes", "image", "jpeg", "ccitt", "pixarlog", "sgilog", "thunderscan"]
 """How the segment decoder drives a codec.
 
 ``none``: the bytes are the samples. ``bytes``: a byte-stream compressor whose
@@ -56,7 +52,11 @@ output holds the samples as stored (then predictor, unpacking, byte order).
 ``image``: an image codec that returns the decoded array itself. ``jpeg``: an
 image codec with JPEG tables and colour spaces. ``ccitt``: bilevel fax coding
 that needs the segment's rows and width. ``pixarlog``: needs shape and dtype.
+``sgilog``, ``thunderscan``: decoded by tiffzarr itself (numpy), without imagecodecs.
 """
+
+_OWN_KINDS = frozenset({"none", "sgilog", "thunderscan"})
+"""Kinds that need no imagecodecs function."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ class CompressionCodec:
     @property
     def available(self) -> bool:
         """Whether this imagecodecs build can decode the compression."""
-        if self.kind == "none":
+        if self.kind in _OWN_KINDS:
             return True
         if self.decoder is None or self.feature is None:
             return False
@@ -157,12 +157,15 @@ _ROWS = (
     _row(8, "adobe_deflate", "bytes", "deflate", "DEFLATE"),
     _row(22610, "jpegxr_ndpi", "image", "jpegxr", "JPEGXR"),
     _row(32773, "packbits", "bytes", "packbits", "PACKBITS", level=False, row_wise=True),
+    _row(32809, "thunderscan", "thunderscan", None, None),
     _row(32909, "pixarlog", "pixarlog", "pixarlog", "PIXARLOG", exact=False),
     _row(32946, "deflate", "bytes", "deflate", "DEFLATE"),
     _row(33003, "aperio_jp2000_ycbc", "image", "jpeg2k", "JPEG2K", reversible=True),
     _row(33004, "jpeg_2000_lossy", "image", "jpeg2k", "JPEG2K", reversible=True),
     _row(33005, "aperio_jp2000_rgb", "image", "jpeg2k", "JPEG2K", reversible=True),
     _row(33007, "alt_jpeg", "jpeg", "jpeg", "JPEG8", encoder=False, exact=False),
+    _row(34676, "sgilog", "sgilog", None, None),
+    _row(34677, "sgilog24", "sgilog", None, None),
     _row(34712, "jpeg2000", "image", "jpeg2k", "JPEG2K", reversible=True),
     _row(34887, "lerc", "image", "lerc", "LERC"),
     _row(34892, "jpeg_lossy", "jpeg", "jpeg8", "JPEG8", exact=False),
@@ -277,9 +280,6 @@ UNPACKING: Mapping[tuple[int, int], Unpacking] = MappingProxyType(
 """(SampleFormat, bits per sample) stored unlike the decoded dtype; otherwise samples are
 ``direct`` (whole bytes, as decoded) or ``packed`` (bit fields, rows start on a byte)."""
 
-YCBCR_REFERENCE = (0.0, 255.0, 128.0, 255.0, 128.0, 255.0)
-"""ReferenceBlackWhite when the tag is absent (8-bit YCbCr)."""
-
 
 # -- image headers: the size an image codec will decode to, read before decoding --
 
@@ -358,85 +358,3 @@ def image_shape(data: bytes | np.ndarray, /) -> tuple[int, int, int] | None:
         if shape is not None:
             return shape
     return None
-
-
-# -- YCbCr → RGB lookup tables (TIFF 6.0 section 21, in libtiff's fixed point) --
-
-_SHIFT = 16
-_HALF = 1 << (_SHIFT - 1)
-
-
-def _fixed(value: np.float32) -> int:
-    return int(float(value) * (1 << _SHIFT) + 0.5)
-
-
-def _code_to_value(code: np.ndarray, black: np.float32, white: np.float32, span: int) -> np.ndarray:
-    """Map codes to values, (code - int(black)) * span / (white - black), in float32."""
-    range_ = white - black
-    scaled = (code - np.int64(np.trunc(black))).astype(np.float32) * np.float32(span)
-    values = scaled / (range_ if range_ != 0 else np.float32(1))
-    return np.clip(values, np.float32(-4096), np.float32(4096)).astype(np.int64)
-
-
-@functools.lru_cache(maxsize=16)
-def ycbcr_tables(
-    coefficients: tuple[float, float, float],
-    referenceblackwhite: tuple[float, float, float, float, float, float],
-) -> tuple[np.ndarray, ...]:
-    """Return lookup tables (Y, Cr→R, Cb→B, Cr→G, Cb→G) for 8-bit YCbCr → RGB.
-
-    The same fixed-point arithmetic as libtiff (and so GDAL) uses, so the RGB
-    values match theirs exactly::
-
-        R = Y + Cr (2 - 2 LumaRed)
-        B = Y + Cb (2 - 2 LumaBlue)
-        G = Y - (LumaBlue Cb (2 - 2 LumaBlue) + LumaRed Cr (2 - 2 LumaRed)) / LumaGreen
-
-    >>> y, cr_r, cb_b, cr_g, cb_g = ycbcr_tables((0.299, 0.587, 0.114),
-    ...                                          (0, 255, 128, 255, 128, 255))
-    >>> int(y[200] + cr_r[128]), int(y[200] + cb_b[255])
-    (200, 425)
-    """
-    red, green, blue = (np.float32(c) for c in coefficients)
-    f1 = np.float32(2) - np.float32(2) * red
-    f3 = np.float32(2) - np.float32(2) * blue
-    d1, d3 = (_fixed(np.clip(f, np.float32(0), np.float32(2))) for f in (f1, f3))
-    d2, d4 = (
-        -_fixed(np.clip(luma * f / green, np.float32(0), np.float32(2)))
-        for luma, f in ((red, f1), (blue, f3))
-    )
-    rb = [np.float32(v) for v in referenceblackwhite]
-    offset = np.float32(128)
-    chroma = np.arange(-128, 128, dtype=np.int64)
-    cr = _code_to_value(chroma, rb[4] - offset, rb[5] - offset, 127)
-    cb = _code_to_value(chroma, rb[2] - offset, rb[3] - offset, 127)
-    luma_values = _code_to_value(np.arange(256, dtype=np.int64), rb[0], rb[1], 255)
-    return (
-        luma_values,
-        (d1 * cr + _HALF) >> _SHIFT,
-        (d3 * cb + _HALF) >> _SHIFT,
-        d2 * cr,
-        d4 * cb + _HALF,
-    )
-
-
-def ycbcr_to_rgb(
-    luma: np.ndarray,
-    cb: np.ndarray,
-    cr: np.ndarray,
-    coefficients: tuple[float, float, float],
-    referenceblackwhite: tuple[float, float, float, float, float, float],
-) -> np.ndarray:
-    """Convert 8-bit Y, Cb, Cr planes to one RGB array (last axis), as libtiff does.
-
-    >>> ycbcr_to_rgb(*(np.array([v], np.uint8) for v in (200, 128, 128)),
-    ...              (0.299, 0.587, 0.114), (0, 255, 128, 255, 128, 255))
-    array([[200, 200, 200]], dtype=uint8)
-    """
-    y_tab, cr_r, cb_b, cr_g, cb_g = ycbcr_tables(coefficients, referenceblackwhite)
-    y = y_tab[luma]
-    rgb = np.empty((*luma.shape, 3), np.uint8)
-    rgb[..., 0] = np.clip(y + cr_r[cr], 0, 255)
-    rgb[..., 1] = np.clip(y + ((cb_g[cb] + cr_g[cr]) >> _SHIFT), 0, 255)
-    rgb[..., 2] = np.clip(y + cb_b[cb], 0, 255)
-    return rgb

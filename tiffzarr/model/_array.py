@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from tiffzarr.codecs._spec import SegmentSpec
+from tiffzarr.codecs._ycbcr import is_planar_subsampled
 from tiffzarr.format import PageLayout
 from tiffzarr.model._index import Page
 from tiffzarr.model._pages import Pages
@@ -49,6 +50,7 @@ def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
         fillorder=layout.fillorder,
         photometric=layout.photometric,
         jpegtables=page.jpegtables,
+        jpegheader=page.jpegheader,
         subsampling=layout.subsampling,
         t4options=int(ifd.get(292, 0)),
         lastrows=short or None,
@@ -58,9 +60,16 @@ def segment_spec(page: Page, byteorder: str) -> SegmentSpec:
 
 
 def _ratios(value: Any) -> list[float]:
-    """RATIONAL tag values as floats."""
-    pairs = np.asarray(value, dtype="f8").reshape(-1, 2)
-    return [float(n / d) if d else 0.0 for n, d in pairs]
+    """RATIONAL tag values (numerator, denominator pairs) as floats; integer values as
+    they are (some writers store ReferenceBlackWhite as LONG; libtiff reads the numbers).
+
+    >>> _ratios([[2990, 10000], [5870, 10000]]), _ratios([16, 235])
+    ([0.299, 0.587], [16.0, 235.0])
+    """
+    values = np.asarray(value, dtype="f8")
+    if values.ndim < 2:
+        return [float(v) for v in values.reshape(-1)]
+    return [float(n / d) if d else 0.0 for n, d in values.reshape(-1, 2)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +242,7 @@ def array_from_pages(
         tables=tables,
         sources=sources if sources is not None else (0,) * len(pages),
     )
-    return ArrayModel(
+    array = ArrayModel(
         shape=shape,
         dtype=layout.dtype.newbyteorder("="),
         chunks=tuple(chunks),
@@ -243,6 +252,9 @@ def array_from_pages(
         fill_value=fill_value,
         attrs=dict(attrs or {}),
     )
+    if layout.separate and is_planar_subsampled(array.codec):
+        return whole_page_chunks(array)  # subsampled YCbCr planes convert to RGB together
+    return array
 
 
 def _align(

@@ -55,7 +55,8 @@ class Page:
     """An image IFD with the array geometry derived from its tags.
 
     ``layout`` and ``segments`` are ``None`` when the tags do not describe a
-    readable image; ``error`` then says why.
+    readable image; ``error`` then says why. ``jpegheader`` is the JPEG header
+    the segments' bytes continue, when the reader rebuilt one (old-style JPEG).
     """
 
     ifd: Ifd
@@ -65,6 +66,7 @@ class Page:
     subifd_offsets: tuple[int, ...] = ()
     subifds: tuple[Page | None, ...] = ()
     extra: Mapping[str, Ifd] = field(default_factory=dict)
+    jpegheader: bytes | None = None
 
     def __repr__(self) -> str:
         what = (

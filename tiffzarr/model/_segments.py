@@ -339,12 +339,13 @@ class SegmentTable:
         return id(run), i
 
     def locate(self, index: int, /) -> tuple[int, int] | None:
-        """``(offset, nbytes)`` of segment ``index``, or ``None`` when sparse.
+        """``(offset, nbytes)`` of segment ``index``, or ``None`` when sparse (its offset
+        or its byte count is 0, as tifffile and GDAL read it).
 
         Both arrays must be loaded around ``index`` (see :func:`load_segments`).
         """
         offset, nbytes = self.offsets[index], self.bytecounts[index]
-        if nbytes == 0 and offset == 0:
+        if nbytes == 0 or offset == 0:
             return None
         return offset, nbytes
 

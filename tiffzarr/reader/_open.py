@@ -15,6 +15,7 @@ from tiffzarr.io import ByteSource, open_source
 from tiffzarr.model import FileVersion, TiffIndex
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._context import FileContext, Missing
+from tiffzarr.reader._ojpeg import old_jpeg_pages
 from tiffzarr.reader._recent import RECENT
 from tiffzarr.reader._walk import IfdWalker
 from tiffzarr.series import chain_ends, interpret
@@ -61,6 +62,9 @@ async def read_index(
         chain_ends=chain_ends if series else None,
     )
     pages = await walker.walk()
+    pages = await old_jpeg_pages(
+        pages, cache, header=header, url=source.url, warn=walker.reader.warn
+    )
     if all(p.error is not None for p in pages):
         error = pages[0].error
         assert error is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from tiffzarr.format._lsm import CZ_LSMINFO_TAG, misplaced_bitspersample
 from tiffzarr.format._template import IfdTemplate
 from tiffzarr.model import Ifd, OffsetFix, Page, PageCheck, SegmentTable, TagArray, format_path
 from tiffzarr.reader._cache import ByteCache
+from tiffzarr.reader._counts import estimated_counts, repaired_counts, stored_counts
 from tiffzarr.reader._ifdread import WalkedIfd
 
 __all__ = [
@@ -57,16 +58,21 @@ def build_page(
     ndpi: bool,
     checks: Mapping[int, tuple[IfdTemplate, int]] | None = None,
     lsm: bool = False,
+    warn: Callable[[str], None],
 ) -> Page:
     """Build the page (and its SubIFD pages) of an image IFD.
 
     A page whose tags do not describe a readable image keeps the error that
     says why, instead of raising: other pages of the file stay usable. ``lsm``:
-    the file is a Zeiss LSM file (its BitsPerSample may be misplaced).
+    the file is a Zeiss LSM file (its BitsPerSample may be misplaced). Byte
+    counts that libtiff repairs are repaired with a ``warn`` (see
+    :mod:`tiffzarr.reader._counts`).
     """
     ifd = walked.ifd
     try:
-        layout, segments = _geometry(walked, cache=cache, header=header, ndpi=ndpi, lsm=lsm)
+        layout, segments = _geometry(
+            walked, cache=cache, header=header, ndpi=ndpi, lsm=lsm, warn=warn
+        )
         predicted = (checks or {}).get(ifd.offset)
         if predicted is not None:
             segments = dataclasses.replace(segments, check=PageCheck(*predicted))
@@ -77,7 +83,9 @@ def build_page(
     subifds = tuple(
         None
         if sub is None
-        else build_page(sub, cache=cache, header=header, url=url, ndpi=ndpi, checks=checks, lsm=lsm)
+        else build_page(
+            sub, cache=cache, header=header, url=url, ndpi=ndpi, checks=checks, lsm=lsm, warn=warn
+        )
         for sub in walked.subifds
     )
     offsets = ifd.values.get(330)
@@ -96,7 +104,13 @@ def build_page(
 
 
 def _geometry(
-    walked: WalkedIfd, *, cache: ByteCache, header: Header, ndpi: bool, lsm: bool = False
+    walked: WalkedIfd,
+    *,
+    cache: ByteCache,
+    header: Header,
+    ndpi: bool,
+    lsm: bool,
+    warn: Callable[[str], None],
 ) -> tuple[PageLayout, SegmentTable]:
     ifd = walked.ifd
     for code, reason in walked.invalid.items():
@@ -111,10 +125,17 @@ def _geometry(
         layout = page_layout(values, nsegments=offsets.count)
         if counts_code in entries:
             counts = _tag_array(ifd, counts_code, cache=cache, header=header, ndpi=False)
+            if not lsm:  # LSM counts are corrected by their series
+                counts = repaired_counts(
+                    layout, offsets, counts, ifd=ifd, size=cache.size, warn=warn
+                )
         elif layout.compression == Compression.NONE:
-            counts = TagArray.from_values(_uncompressed_counts(layout))
+            counts = TagArray.from_values(stored_counts(layout))
         else:
-            raise TiffFormatError("the page has no segment byte counts", tag=counts_code)
+            estimated = estimated_counts(layout, offsets, ifd=ifd, size=cache.size, warn=warn)
+            if estimated is None:
+                raise TiffFormatError("the page has no segment byte counts", tag=counts_code)
+            counts = estimated
     elif 513 in ifd.values and 514 in ifd.values:
         # a JPEG thumbnail stored as one interchange-format stream (Exif style)
         offsets_code, counts_code = 513, 514
@@ -158,16 +179,6 @@ def _tag_array(ifd: Ifd, code: int, *, cache: ByteCache, header: Header, ndpi: b
     if cached is not None:
         array.fill_all(cached)
     return array
-
-
-def _uncompressed_counts(layout: PageLayout) -> np.ndarray:
-    """Byte counts of uncompressed segments, for files that omit them."""
-    depth, rows, _, _ = layout.segment_shape
-    counts = np.full(layout.grid, layout.stored_nbytes, dtype="<u8")
-    if not layout.tiled:
-        last_rows = layout.length - (layout.grid[2] - 1) * rows
-        counts[:, :, -1, :] = depth * last_rows * layout.row_nbytes
-    return counts.reshape(-1)
 
 
 def _check_bounds(table: SegmentTable, layout: PageLayout, size: int, code: int) -> None:

@@ -437,6 +437,7 @@ class IfdWalker:
             ndpi=self.reader.ndpi,
             checks=self.checks,
             lsm=self._lsm,
+            warn=self.reader.warn,
         )
         self.checks.pop(node.offset, None)
         self.builder.add(page)

@@ -449,6 +449,16 @@ class TiffStore(Store):
         Sparse segments are left out. Segment tables load window by window, so
         this costs a few requests per array, never one per chunk.
         """
+        async for key, found in self._present_chunks():
+            if found.framed:
+                raise UnsupportedError(
+                    "whole-page chunks have no single location", url=found.url, key=key
+                )
+            offset, nbytes = found.parts[0]  # type: ignore[misc]
+            yield key, found.url, offset, nbytes
+
+    async def _present_chunks(self) -> AsyncIterator[tuple[str, _Located]]:
+        """Every present chunk (whole-page ones too) and where its bytes are."""
         for path in sorted(self.hierarchy.arrays):
             array = self.hierarchy.arrays[path]
             located = [
@@ -458,12 +468,7 @@ class TiffStore(Store):
             await self._verify_all(found for _, found in located if found is not None)
             for key, found in located:
                 if found is not None:
-                    if found.framed:
-                        raise UnsupportedError(
-                            "whole-page chunks have no single location", url=found.url, key=key
-                        )
-                    offset, nbytes = found.parts[0]  # type: ignore[misc]
-                    yield key, found.url, offset, nbytes
+                    yield key, found
 
     async def _verify_all(self, located: Iterable[_Located]) -> None:
         """Check every predicted page among ``located``, a batch of reads at a time."""
@@ -475,7 +480,7 @@ class TiffStore(Store):
     async def list(self) -> AsyncIterator[str]:
         for key in self._metadata:
             yield key
-        async for key, *_ in self.chunk_locations():
+        async for key, _ in self._present_chunks():
             yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
