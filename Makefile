@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint types pytest clean
+.PHONY: demo test lint types pytest docs notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,15 @@ types: $(VENV)/.installed-test
 pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -p no:cacheprovider
 
-test: lint types pytest
+# the site is built into build/site; --strict turns every broken reference into a failure
+docs: $(VENV)/.installed-test
+	$(BIN)/mkdocs build --strict --quiet -f docs/mkdocs.yml
+
+# every notebook executed headless, data generated, servers on 127.0.0.1 only
+notebooks: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -p no:cacheprovider --nbmake --nbmake-timeout=180 notebooks
+
+test: lint types pytest docs notebooks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

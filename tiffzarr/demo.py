@@ -30,7 +30,8 @@ def sample_image(size: int = 4096, /, *, seed: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:size, 0:size].astype("float32") / size
     image = 20000 + 15000 * np.sin(9 * x) * np.cos(7 * y) + 10000 * x * y
     noise = np.random.default_rng(seed).normal(0, 200, (size, size))
-    return np.clip(image + noise, 0, 65535).astype("uint16")
+    clipped: np.ndarray = np.clip(image + noise, 0, 65535)
+    return clipped.astype("uint16")
 
 
 def _mb(n: int) -> str:

@@ -183,7 +183,8 @@ def _logl16(words: np.ndarray) -> np.ndarray:
 
 def _logl16_y(words: np.ndarray) -> np.ndarray:
     y = _logl16_table()[words & 0x7FFF]
-    return np.where(words & 0x8000, -y, y)
+    signed: np.ndarray = np.where(words & 0x8000, -y, y)
+    return signed
 
 
 def _luv32_chroma(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,7 +306,8 @@ def _byte_planes(data: np.ndarray, nplanes: int, rows: int, width: int) -> np.nd
     start = np.repeat(np.cumsum(counts) - counts, counts)
     literal = np.repeat(~run[:used], counts)
     source = np.repeat(first, counts) + (np.arange(start.size) - start) * literal
-    return data[source].reshape(done, nplanes, width)
+    picked: np.ndarray = data[source]
+    return picked.reshape(done, nplanes, width)
 
 
 def _words(data: np.ndarray, rows: int, width: int, nplanes: int, packed: bool) -> np.ndarray:

@@ -312,15 +312,15 @@ def _jpeg_shape(data: memoryview) -> tuple[int, int, int] | None:
 
 
 def _png_shape(data: memoryview) -> tuple[int, int, int] | None:
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR" or len(data) < 24:
+    if bytes(data[:8]) != b"\x89PNG\r\n\x1a\n" or bytes(data[12:16]) != b"IHDR" or len(data) < 24:
         return None
     return (int.from_bytes(data[20:24]), int.from_bytes(data[16:20]), 0)
 
 
 def _webp_shape(data: memoryview) -> tuple[int, int, int] | None:
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
+    if bytes(data[:4]) != b"RIFF" or bytes(data[8:12]) != b"WEBP" or len(data) < 30:
         return None
-    chunk = data[12:16]
+    chunk = bytes(data[12:16])
     if chunk == b"VP8 ":
         width, height = (int.from_bytes(data[i : i + 2], "little") & 0x3FFF for i in (26, 28))
         return (height, width, 0)

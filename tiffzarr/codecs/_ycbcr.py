@@ -195,7 +195,8 @@ def _code_to_value(code: np.ndarray, black: np.float32, white: np.float32, span:
     range_ = white - black
     scaled = (code - np.int64(np.trunc(black))).astype(np.float32) * np.float32(span)
     values = scaled / (range_ if range_ != 0 else np.float32(1))
-    return np.clip(values, np.float32(-4096), np.float32(4096)).astype(np.int64)
+    clipped: np.ndarray = np.clip(values, np.float32(-4096), np.float32(4096))
+    return clipped.astype(np.int64)
 
 
 @functools.lru_cache(maxsize=16)

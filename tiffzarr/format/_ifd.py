@@ -166,7 +166,8 @@ def decode_value(
             return (int(pairs[0, 0]), int(pairs[0, 1]))
         return pairs
     if entry.count == 1:
-        return arr[0].item()
+        single: int | float = arr[0].item()
+        return single
     return arr
 
 

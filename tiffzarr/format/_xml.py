@@ -38,7 +38,8 @@ def parse_xml(text: str, /, *, what: str) -> Element:
     tiffzarr.errors.TiffFormatError: the ImageDescription is not valid XML: ...
     """
     try:
-        return SafeElementTree.fromstring(text, forbid_dtd=True)
+        root: Element = SafeElementTree.fromstring(text, forbid_dtd=True)
+        return root
     except ParseError as exc:
         raise TiffFormatError(f"{what} is not valid XML: {exc}") from exc
     except ValueError as exc:  # defusedxml's refusals are ValueErrors

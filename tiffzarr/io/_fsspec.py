@@ -206,7 +206,8 @@ def _error_code(exc: BaseException) -> str | None:
 def _filesystem_class(url: str) -> type[fsspec.AbstractFileSystem]:
     protocol = split_protocol(url)[0] or "file"
     try:
-        return fsspec.get_filesystem_class(protocol)
+        found: type[fsspec.AbstractFileSystem] = fsspec.get_filesystem_class(protocol)
+        return found
     except (ValueError, ImportError) as exc:
         raise SourceError(f"no fsspec filesystem for {protocol!r}: {exc}", url=url) from exc
 

@@ -379,7 +379,8 @@ def _segment_rows(
     increments = steps.values.get(code)
     if increments is None:
         return np.broadcast_to(last, (n, like.count))
-    return last + (d[:, None] * increments[None, :]).astype(np.uint64)
+    steps_of: np.ndarray = d[:, None] * increments[None, :]
+    return last + steps_of.astype(np.uint64)
 
 
 def _refused(layout: PageLayout, offsets: np.ndarray, counts: np.ndarray, size: int) -> bool:

@@ -409,7 +409,7 @@ def _check_geometry(key: str, shape: Any, chunks: Any, itemsize: int) -> int:
     chunks = integers(chunks, "chunk shape", 1)
     if len(shape) != len(chunks):
         raise RefsError(f"shape {shape} and chunk shape {chunks} differ in rank", key=key)
-    nbytes = math.prod(chunks) * itemsize
+    nbytes = int(math.prod(chunks)) * int(itemsize)
     if nbytes > config.max_chunk_bytes:
         raise RefsError(
             f"a chunk of {chunks} x {itemsize} bytes ({nbytes} bytes) exceeds max_chunk_bytes "

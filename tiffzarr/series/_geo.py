@@ -262,4 +262,4 @@ def _described(geo: GeoReference) -> Any:
         "gdal_metadata": geo.gdal_metadata,
         "crs_note": geo.crs_note,
     }
-    return bounded_json(jsonable({k: v for k, v in described.items() if v or v == 0}))
+    return bounded_json(jsonable({k: v for k, v in described.items() if v}))

@@ -47,7 +47,7 @@ def halve(
     total += quads[2]
     total += quads[3]
     total *= 0.25
-    return total
+    return np.asarray(total)
 
 
 def _mean_int(quads: Sequence[np.ndarray], dtype: np.dtype) -> np.ndarray:

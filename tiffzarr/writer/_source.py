@@ -118,7 +118,7 @@ class _NumpySource:
         self._contig = "s" in roles
 
     def band(self, at: Band, /) -> np.ndarray:
-        part = self._data[self._axes.index(at)]
+        part: np.ndarray = self._data[self._axes.index(at)]
         width = part.shape[-2 if self._contig else -1]
         return part.reshape(at.z1 - at.z0, at.y1 - at.y0, width, -1)
 

@@ -41,7 +41,7 @@ class TiffBackendArray(BackendArray):
         self.expand = expand
         self.shape = (1, *model.shape) if expand else model.shape
         self.dtype = model.dtype
-        self._zarr: zarr.Array | None = None
+        self._zarr: zarr.Array[Any] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"store": self.store, "path": self.path, "expand": self.expand}
@@ -52,7 +52,7 @@ class TiffBackendArray(BackendArray):
     def __repr__(self) -> str:
         return f"TiffBackendArray({self.store!r}, {self.path!r}, shape={self.shape})"
 
-    def _array(self) -> zarr.Array:
+    def _array(self) -> zarr.Array[Any]:
         if self._zarr is None:
             opened = zarr.open_array(self.store, path=self.path, mode="r")
             assert isinstance(opened, zarr.Array)
@@ -60,14 +60,16 @@ class TiffBackendArray(BackendArray):
         return self._zarr
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
+        values: np.ndarray = indexing.explicit_indexing_adapter(
             key, self.shape, indexing.IndexingSupport.OUTER, self._outer
         )
+        return values
 
     def _outer(self, key: tuple[Any, ...]) -> np.ndarray:
         """Orthogonal indexing (integers, slices, integer arrays) of the array."""
         if self.expand:
-            return np.expand_dims(self._read(key[1:]), 0)[key[:1]]
+            expanded: np.ndarray = np.expand_dims(self._read(key[1:]), 0)[key[:1]]
+            return expanded
         return self._read(key)
 
     def _read(self, key: tuple[Any, ...]) -> np.ndarray:

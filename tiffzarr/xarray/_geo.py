@@ -67,9 +67,10 @@ class AffineGrid(BackendArray):
         self.dtype = np.dtype("float64")
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(
+        values: np.ndarray = indexing.explicit_indexing_adapter(
             key, self.shape, indexing.IndexingSupport.OUTER, self._outer
         )
+        return values
 
     def _outer(self, key: tuple[Any, ...]) -> np.ndarray:
         per_col, per_row, origin = self.coefficients
