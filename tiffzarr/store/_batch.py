@@ -70,6 +70,8 @@ class ReadBatcher:
         self.gap = gap
         self.max_block = max_block
         self._pending: list[_Pending] = []
+        self.ticks = 0
+        """Batches flushed so far: reads that see the same value share a batch."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def read(self, source: int, offset: int, length: int) -> bytes:
@@ -82,6 +84,7 @@ class ReadBatcher:
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
+        self.ticks += 1
         blocks = plan_blocks(
             [(p.source, p.offset, p.length) for p in pending],
             gap=self.gap,

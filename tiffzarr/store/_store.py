@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import MappingProxyType
@@ -44,7 +45,14 @@ from tiffzarr.model import (
 from tiffzarr.reader import forget_file
 from tiffzarr.store._batch import ReadBatcher
 from tiffzarr.store._hierarchy import Hierarchy
-from tiffzarr.store._metadata import ZarrFormat, chunk_keys, metadata_documents, parse_chunk_key
+from tiffzarr.store._metadata import (
+    ZarrFormat,
+    chunk_key,
+    chunk_keys,
+    metadata_documents,
+    parse_chunk_key,
+)
+from tiffzarr.store._readahead import Readahead, readahead_count
 from tiffzarr.store._write import check_writable
 
 __all__ = ["TiffStore"]
@@ -149,6 +157,9 @@ class TiffStore(Store):
         self._urls = tuple(sorted(urls, key=lambda u: (u != index.url, u)))
         self._sources: dict[int, ByteSource] = {}
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadBatcher] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._readaheads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Readahead] = (
             weakref.WeakKeyDictionary()
         )
         self._loads: weakref.WeakKeyDictionary[
@@ -285,6 +296,13 @@ class TiffStore(Store):
             self._batchers[loop] = batcher
         return batcher
 
+    def _readahead(self) -> Readahead:
+        loop = asyncio.get_running_loop()
+        readahead = self._readaheads.get(loop)
+        if readahead is None:
+            readahead = self._readaheads[loop] = Readahead()
+        return readahead
+
     async def _load_window(self, source: int, table: SegmentTable, segment: int) -> None:
         """Load the segment-table window holding ``segment``, once per loop."""
         loop = asyncio.get_running_loop()
@@ -394,23 +412,64 @@ class TiffStore(Store):
         resolved = self._resolve(key)
         if resolved is None:
             return None
-        _, array, coords = resolved
+        path, array, coords = resolved
         try:
-            located = await self._locate(key, array, coords)
-            if located is None:
-                return None
-            start, stop = _clip(byte_range, located.nbytes)
-            data = await self._read(located, start, stop)
+            if byte_range is None:
+                found = await self._walked(key, path, array, coords)
+            else:
+                found = await self._chunk(key, array, coords, byte_range)
         except SourceChangedError as exc:  # later opens parse the file anew
             forget_file(self.index.url)
             forget_file(exc.url or self.index.url)
             raise exc.located(key=key) from exc
         except TiffZarrError as exc:
             raise exc.located(key=key) from exc
+        if found is None:
+            return None
+        data, url = found
         buffer = prototype.buffer.from_bytes(data)
         with contextlib.suppress(AttributeError):  # buffers that take no attributes
-            setattr(buffer, CHUNK_ORIGIN, (located.url, key))
+            setattr(buffer, CHUNK_ORIGIN, (url, key))
         return buffer
+
+    async def _chunk(
+        self, key: str, array: ArrayModel, coords: tuple[int, ...], byte_range: ByteRequest | None
+    ) -> tuple[bytes, str] | None:
+        """The chunk's bytes (``byte_range`` of them) and its file's URL; ``None`` if absent."""
+        located = await self._locate(key, array, coords)
+        if located is None:
+            return None
+        start, stop = _clip(byte_range, located.nbytes)
+        return await self._read(located, start, stop), located.url
+
+    async def _walked(
+        self, key: str, path: str, array: ArrayModel, coords: tuple[int, ...]
+    ) -> tuple[bytes, str] | None:
+        """A whole chunk; when zarr walks the grid, fetched with the chunks that follow
+        (see :mod:`tiffzarr.store._readahead`)."""
+        readahead = self._readahead()
+        pending = readahead.take(key)
+        grid = array.grid
+        planned = readahead.plan(
+            path,
+            _linear(coords, grid),
+            tick=self._batcher().ticks,
+            hit=pending is not None,
+            count=readahead_count(array.codec.chunk_nbytes),
+            size=math.prod(grid),
+        )
+        for index in planned:
+            at = _unravel(index, grid)
+            at_key = chunk_key(path, at, self.zarr_format)
+            future = asyncio.ensure_future(self._chunk(at_key, array, at, None))
+            if at_key == key:
+                pending = future
+            else:
+                readahead.put(path, at_key, future)
+        if pending is None:
+            return await self._chunk(key, array, coords, None)
+        found: tuple[bytes, str] | None = await pending
+        return found
 
     async def get_partial_values(
         self,
@@ -497,6 +556,27 @@ class TiffStore(Store):
             if child not in seen:
                 seen.add(child)
                 yield child
+
+
+def _linear(coords: tuple[int, ...], grid: tuple[int, ...]) -> int:
+    """The C-order index of chunk ``coords`` in ``grid``.
+
+    >>> _linear((1, 2), (3, 4)), _unravel(6, (3, 4))
+    (6, (1, 2))
+    """
+    index = 0
+    for c, n in zip(coords, grid, strict=True):
+        index = index * n + c
+    return index
+
+
+def _unravel(index: int, grid: tuple[int, ...]) -> tuple[int, ...]:
+    """The chunk coordinates of C-order ``index`` in ``grid`` (see :func:`_linear`)."""
+    coords = []
+    for n in reversed(grid):
+        index, c = divmod(index, n)
+        coords.append(c)
+    return tuple(reversed(coords))
 
 
 def _clip(byte_range: ByteRequest | None, size: int) -> tuple[int, int]:
