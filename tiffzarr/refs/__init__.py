@@ -15,9 +15,11 @@
 from tiffzarr.refs._build import (
     CodecChoice,
     ReferenceSet,
+    StoreChunks,
     Version,
     nest_references,
     references,
+    store_chunks,
     store_references,
 )
 from tiffzarr.refs._open import open_references
@@ -28,10 +30,12 @@ __all__ = [
     "CodecChoice",
     "ReferenceSet",
     "ReferenceStore",
+    "StoreChunks",
     "Version",
     "nest_references",
     "open_references",
     "references",
+    "store_chunks",
     "store_references",
     "write_references",
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from tiffzarr.io._urls import absolute_url, relative_url
@@ -22,9 +23,11 @@ from tiffzarr.store import TiffStore, ZarrFormat, open_store
 __all__ = [
     "CodecChoice",
     "ReferenceSet",
+    "StoreChunks",
     "Version",
     "nest_references",
     "references",
+    "store_chunks",
     "store_references",
 ]
 
@@ -134,12 +137,16 @@ async def references(
 def _check_options(*, version: int, codecs: str, inline_threshold: int) -> None:
     if version not in (0, 1):
         raise ValueError(f"version must be 0 or 1, not {version!r}")
-    if codecs not in ("portable", "tiffzarr"):
-        raise ValueError(f"codecs must be 'portable' or 'tiffzarr', not {codecs!r}")
+    _check_codecs(codecs)
     if isinstance(inline_threshold, bool) or not isinstance(inline_threshold, int):
         raise TypeError(f"inline_threshold must be an int, not {inline_threshold!r}")
     if inline_threshold < 0:
         raise ValueError(f"inline_threshold must not be negative, not {inline_threshold}")
+
+
+def _check_codecs(codecs: str) -> None:
+    if codecs not in ("portable", "tiffzarr"):
+        raise ValueError(f"codecs must be 'portable' or 'tiffzarr', not {codecs!r}")
 
 
 async def store_references(
@@ -157,14 +164,9 @@ async def store_references(
     never one per chunk (except for chunks inlined by ``inline_threshold``).
     """
     _check_options(version=version, codecs=codecs, inline_threshold=inline_threshold)
-    found = [loc async for loc in store.chunk_locations()]
-    portable = codecs == "portable"
-    swapped = swap_codecs(store, found) if portable else Swapped(dict(store.metadata))
-    documents, fallbacks = swapped.documents, swapped.fallbacks
-    locations = [
-        (key, url, offset, swapped.lengths.get(key, nbytes)) for key, url, offset, nbytes in found
-    ]
-    inline = await _inline_chunks(store, found, inline_threshold, skip=swapped.lengths)
+    chunks = await store_chunks(store, codecs=codecs)
+    documents, fallbacks, locations = chunks.documents, chunks.fallbacks, chunks.locations
+    inline = await _inline_chunks(store, locations, inline_threshold, skip=chunks.grown)
     written: dict[str, str] = {}
     for _, url, _, _ in locations:
         if url not in written:
@@ -181,6 +183,35 @@ async def store_references(
     return ReferenceSet({"version": 1, "templates": templates, "refs": refs}, fallbacks=fallbacks)
 
 
+@dataclass(frozen=True, slots=True)
+class StoreChunks:
+    """A store's metadata documents with the codecs chosen, and where its chunks are.
+
+    ``locations`` are ``(key, url, offset, nbytes)`` of every present chunk (sparse
+    ones are left out); ``grown`` names the chunks whose ``nbytes`` was grown to a
+    whole segment for a standard codec (see :mod:`tiffzarr.refs._codecs`), and
+    ``fallbacks`` the arrays that kept tiffzarr's codec (path → reason).
+    """
+
+    documents: Mapping[str, bytes]
+    locations: tuple[ChunkLocation, ...]
+    fallbacks: Mapping[str, str]
+    grown: frozenset[str]
+
+
+async def store_chunks(store: TiffStore, /, *, codecs: CodecChoice = "portable") -> StoreChunks:
+    """The documents and chunk locations of an open store, for every adapter that
+    references its chunks (kerchunk references, VirtualiZarr manifests)."""
+    _check_codecs(codecs)
+    found = [loc async for loc in store.chunk_locations()]
+    portable = codecs == "portable"
+    swapped = swap_codecs(store, found) if portable else Swapped(dict(store.metadata))
+    locations = tuple(
+        (key, url, offset, swapped.lengths.get(key, nbytes)) for key, url, offset, nbytes in found
+    )
+    return StoreChunks(swapped.documents, locations, swapped.fallbacks, frozenset(swapped.lengths))
+
+
 def _template_names(urls: list[str]) -> dict[str, str]:
     """``u`` for one file, ``u0``, ``u1``... for several (in order of first use)."""
     if len(urls) == 1:
@@ -190,10 +221,10 @@ def _template_names(urls: list[str]) -> dict[str, str]:
 
 async def _inline_chunks(
     store: TiffStore,
-    locations: list[ChunkLocation],
+    locations: tuple[ChunkLocation, ...],
     threshold: int,
     *,
-    skip: Mapping[str, int],
+    skip: Set[str],
 ) -> dict[str, str]:
     """``"base64:..."`` data of the chunks smaller than ``threshold`` bytes (not those in
     ``skip``: references grown past the store's chunk)."""
