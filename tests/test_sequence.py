@@ -122,8 +122,12 @@ def test_a_short_file_raises(tmp_path):
 
 def test_arguments_are_checked(tmp_path):
     paths = write_frames(tmp_path / "a", frames()[:2])
-    with pytest.raises(TypeError, match="sequence of paths"):
-        tiffzarr.open_sequence(paths[0])
+    one = zarr.open_array(tiffzarr.open_sequence(paths[0]), mode="r")  # a sequence of one
+    assert one.shape == (1, *SHAPE)
+    with pytest.raises(TypeError, match="files must be a path, URL, glob pattern or a list"):
+        tiffzarr.open_sequence(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"files\[1\] must be a path or URL"):
+        tiffzarr.open_sequence([paths[0], 3])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="at least one file"):
         tiffzarr.open_sequence([])
     with pytest.raises(ValueError, match="one letter"):

@@ -557,5 +557,5 @@ def test_what_is_not_a_tiff_is_refused(tmp_path: Path) -> None:
     (tmp_path / "n.tif").write_bytes(b"not a tiff at all")
     with pytest.raises(TiffZarrError):
         xr.open_dataset(tmp_path / "n.tif", engine=ENGINE)
-    with pytest.raises(TypeError, match="path, URL or TiffIndex"):
+    with pytest.raises(TypeError, match="path, URL, binary file object or TiffIndex"):
         TiffBackendEntrypoint().open_dataset(zarr.storage.MemoryStore())  # type: ignore[arg-type]

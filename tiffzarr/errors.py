@@ -15,6 +15,8 @@ True
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ChunkDecodeError",
     "ChunkEncodeError",
@@ -23,6 +25,8 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "RefsError",
+    "SequenceError",
+    "SequenceGapWarning",
     "SourceChangedError",
     "SourceError",
     "SourceNotFoundError",
@@ -41,6 +45,19 @@ def _tag_label(tag: int) -> str:
 
     name = tag_name(tag)
     return f"tag {tag} {name}" if name != str(tag) else f"tag {tag}"
+
+
+def _names(message: str, place: str) -> bool:
+    """Whether ``message`` names ``place`` as a whole (not as part of a longer name
+    or number).
+
+    >>> _names("no such file (a.tif, offset 8)", "offset 8"), _names("at offset 80", "offset 8")
+    (True, False)
+    >>> _names("cannot open /d/a.tif.json", "/d/a.tif"), _names("cannot open /d/a.tif", "/d/a.tif")
+    (False, True)
+    """
+    pattern = rf"(?<![\w/.-]){re.escape(place)}(?![\w/-]|\.\w)"
+    return re.search(pattern, message) is not None
 
 
 class TiffZarrError(Exception):
@@ -74,6 +91,8 @@ class TiffZarrError(Exception):
         super().__init__(self._compose())
 
     def _compose(self) -> str:
+        """The message and where it happened, each place once: a place the message
+        already names (it wraps another error's text) is not appended again."""
         where = []
         if self.url is not None:
             where.append(self.url)
@@ -85,6 +104,7 @@ class TiffZarrError(Exception):
             where.append(_tag_label(self.tag))
         if self.offset is not None:
             where.append(f"offset {self.offset}")
+        where = [part for part in where if not _names(self.message, part)]
         return f"{self.message} ({', '.join(where)})" if where else self.message
 
     def located(
@@ -194,3 +214,12 @@ class RefsError(TiffZarrError, ValueError):
 
     The message names the reference key (``chunk '0.0'``) that is at fault.
     """
+
+
+class SequenceError(TiffZarrError, ValueError):
+    """Files that do not make a sequence: a name the pattern does not match, names that
+    give other axes, or two files at the same index (the message names the files)."""
+
+
+class SequenceGapWarning(TiffZarrWarning):
+    """A sequence's file names leave cells of its grid without a file; they read as fill."""

@@ -7,24 +7,26 @@ Each runs its coroutine on zarr's background I/O loop; all are re-exported by
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy
 
-from tiffzarr._config import config
 from tiffzarr._sync import run_sync
-from tiffzarr.errors import LimitError
+from tiffzarr.io import PathOrFile
 from tiffzarr.model import TiffIndex
 from tiffzarr.reader import Missing
 from tiffzarr.reader import open_tiff as _open_tiff
-from tiffzarr.refs import ReferenceSet, ReferenceStore
+from tiffzarr.refs import ReferenceSet, ReferenceStore, ReferenceSummary
 from tiffzarr.refs import open_references as _open_references
 from tiffzarr.refs import references as _references
+from tiffzarr.refs import write_many_references as _write_many_references
 from tiffzarr.refs import write_references as _write_references
-from tiffzarr.store import TiffStore
+from tiffzarr.store import Files, TiffStore
 from tiffzarr.store import open_sequence as _open_sequence
 from tiffzarr.store import open_store as _open_store
+from tiffzarr.store._direct import read_direct_sync
 
 __all__ = [
     "imread",
@@ -33,12 +35,13 @@ __all__ = [
     "open_store",
     "open_tiff",
     "references",
+    "write_many_references",
     "write_references",
 ]
 
 
 def open_tiff(
-    url: str,
+    url: PathOrFile,
     /,
     *,
     storage_options: dict[str, Any] | None = None,
@@ -59,7 +62,7 @@ def open_tiff(
 
 
 def open_store(
-    url: str | TiffIndex,
+    url: PathOrFile | TiffIndex,
     /,
     *,
     series: int | None = None,
@@ -106,31 +109,44 @@ def open_store(
 
 
 def open_sequence(
-    files: Sequence[str | os.PathLike[str]],
+    files: Files,
     /,
     *,
+    pattern: str | re.Pattern[str] | None = None,
+    axesorder: Sequence[int] | None = None,
+    categories: Mapping[str, Mapping[str, int]] | None = None,
+    sort: bool | None = None,
     series: int = 0,
     level: int = 0,
     storage_options: dict[str, Any] | None = None,
     zarr_format: Literal[2, 3] = 3,
     fill_value: float | int | None = None,
     predict: bool = True,
-    axis: str = "I",
+    axis: str | None = None,
 ) -> TiffStore:
-    """A read-only zarr store over a sequence of TIFF files, stacked (blocking twin).
+    """A read-only zarr store over a sequence of TIFF files: a list, a glob pattern or a
+    folder, in the grid their names give with ``pattern`` (blocking twin; see
+    :func:`tiffzarr.store.open_sequence`).
 
     >>> import numpy, tifffile, tempfile, os, zarr
     >>> folder = tempfile.mkdtemp()
     >>> for i in range(4):
     ...     tifffile.imwrite(os.path.join(folder, f"t{i}.tif"), numpy.full((8, 8), i, "uint16"))
-    >>> files = sorted(os.path.join(folder, name) for name in os.listdir(folder))
-    >>> z = zarr.open_array(open_sequence(files), mode="r")
+    >>> z = zarr.open_array(open_sequence(folder), mode="r")
     >>> z.shape, int(z[3, 7, 7])
     ((4, 8, 8), 3)
+    >>> store = open_sequence(os.path.join(folder, "t*.tif"), pattern=r"t(?P<t>[0-9])")
+    >>> z = zarr.open_array(store, mode="r")
+    >>> z.metadata.dimension_names, int(z[2, 0, 0])
+    (('T', 'Y', 'X'), 2)
     """
     return run_sync(
         _open_sequence(
             files,
+            pattern=pattern,
+            axesorder=axesorder,
+            categories=categories,
+            sort=sort,
             series=series,
             level=level,
             storage_options=storage_options,
@@ -143,7 +159,7 @@ def open_sequence(
 
 
 def imread(
-    url: str,
+    url: PathOrFile,
     /,
     *,
     series: int = 0,
@@ -154,9 +170,14 @@ def imread(
     missing: Missing = "error",
 ) -> numpy.ndarray:
     """Read a whole series level (or one page) into memory, through the store, in the
-    shape tifffile gives it (``squeeze`` as for :func:`open_store`)."""
-    import zarr
+    shape tifffile gives it (``url`` and ``squeeze`` as for :func:`open_store`).
 
+    >>> import io, numpy, tifffile
+    >>> buffer = io.BytesIO()
+    >>> tifffile.imwrite(buffer, numpy.arange(12, dtype="uint8").reshape(3, 4))
+    >>> imread(buffer)[2].tolist()
+    [8, 9, 10, 11]
+    """
     if page is not None:
         store = open_store(url, page=page, storage_options=storage_options)
     else:
@@ -168,15 +189,7 @@ def imread(
             squeeze=squeeze,
             missing=missing,
         )
-    array = next(iter(store.hierarchy.arrays.values()))
-    nbytes = int(numpy.prod(array.shape)) * array.dtype.itemsize
-    if nbytes > config.max_read_bytes:
-        raise LimitError(
-            f"the array needs {nbytes} bytes, more than max_read_bytes ({config.max_read_bytes});"
-            " read it in parts through open_store",
-            url=store.index.url,
-        )
-    return numpy.asarray(zarr.open_array(store, mode="r")[...])
+    return read_direct_sync(store, next(iter(store.hierarchy.arrays)))  # checks max_read_bytes
 
 
 def references(
@@ -252,6 +265,62 @@ def write_references(
             codecs=codecs,
             inline_threshold=inline_threshold,
             target_url=target_url,
+            target_options=target_options,
+        )
+    )
+
+
+def write_many_references(
+    files: Files,
+    target_folder: str,
+    /,
+    *,
+    format: Literal["json", "parquet"] = "json",
+    concurrency: int = 64,
+    client: Any = None,
+    on_error: Literal["collect", "raise"] = "collect",
+    series: int | None = None,
+    level: int | None = None,
+    page: int | tuple[int, ...] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    squeeze: bool | None = None,
+    missing: Missing = "error",
+    version: Literal[0, 1] = 1,
+    zarr_format: Literal[2, 3] = 2,
+    codecs: Literal["portable", "tiffzarr"] = "portable",
+    inline_threshold: int = 0,
+    target_options: dict[str, Any] | None = None,
+) -> ReferenceSummary:
+    """Write the references of many TIFFs, one JSON file each or one parquet set, many
+    at a time (blocking twin of :func:`tiffzarr.refs.write_many_references`).
+
+    >>> import numpy, tifffile, tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(3):
+    ...     tifffile.imwrite(os.path.join(folder, f"t{i}.tif"), numpy.full((8, 8), i, "uint8"))
+    >>> summary = write_many_references(folder, os.path.join(folder, "refs.parq"),
+    ...                                 format="parquet")
+    >>> summary.ok, sorted(summary.written.values())
+    (True, ['t0', 't1', 't2'])
+    """
+    return run_sync(
+        _write_many_references(
+            files,
+            target_folder,
+            format=format,
+            concurrency=concurrency,
+            client=client,
+            on_error=on_error,
+            series=series,
+            level=level,
+            page=page,
+            storage_options=storage_options,
+            squeeze=squeeze,
+            missing=missing,
+            version=version,
+            zarr_format=zarr_format,
+            codecs=codecs,
+            inline_threshold=inline_threshold,
             target_options=target_options,
         )
     )

@@ -14,6 +14,13 @@ from tiffzarr.format._enums import (
     SampleFormat,
     SubfileType,
 )
+from tiffzarr.format._filenames import (
+    FILE_PATTERNS,
+    FileGrid,
+    natural_key,
+    parse_filenames,
+    stacked_files,
+)
 from tiffzarr.format._header import (
     BIGTIFF,
     CLASSIC,
@@ -47,6 +54,7 @@ __all__ = [
     "CLASSIC",
     "DATA_TYPES",
     "EXIF_TAGS",
+    "FILE_PATTERNS",
     "GPS_TAGS",
     "INTEROP_TAGS",
     "MAX_SEGMENT_BYTES",
@@ -55,6 +63,7 @@ __all__ = [
     "Compression",
     "DataType",
     "ExtraSample",
+    "FileGrid",
     "FillOrder",
     "Header",
     "IfdLayout",
@@ -70,12 +79,15 @@ __all__ = [
     "TagEntry",
     "TagValue",
     "decode_value",
+    "natural_key",
     "page_dtype",
     "page_layout",
     "parse_ghost",
+    "parse_filenames",
     "parse_header",
     "parse_ifd",
     "parse_ifd_count",
+    "stacked_files",
     "tag_code",
     "tag_name",
 ]

@@ -333,7 +333,7 @@ class HttpSource(ByteSource):
                 )
             except (TransientError, TimeoutError) as exc:
                 delay = self._delay(attempt, getattr(exc, "retry_after", None))
-                reason = exc if isinstance(exc, TransientError) else self._overdue(exchange)
+                reason = exc.message if isinstance(exc, TransientError) else self._overdue(exchange)
                 if attempt > self._retries or loop.time() + delay >= give_up:
                     raise SourceError(
                         f"GET {where} failed after {attempt} attempt(s): {reason}",
@@ -392,9 +392,9 @@ class HttpSource(ByteSource):
         except SourceError:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            kind = "timed out" if isinstance(exc, TimeoutError) else "failed"
+            kind = "timed out: " if isinstance(exc, TimeoutError) else ""
             raise TransientError(
-                f"GET {where[:80]} {kind}: {type(exc).__name__}: {exc}", url=self.url, offset=offset
+                f"{kind}{type(exc).__name__}: {exc}", url=self.url, offset=offset
             ) from exc
 
     async def _accept(

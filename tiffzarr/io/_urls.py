@@ -55,6 +55,9 @@ def relative_url(url: str, reference_url: str, /) -> str:
     """``url`` relative to the folder of ``reference_url`` when it lies inside it.
 
     Otherwise (another host, protocol or folder above) the absolute URL is returned.
+
+    >>> relative_url("http://h/a/b.tif", "http://h/a/r.json"), relative_url("http://h/b", "http://h/r")
+    ('b.tif', 'b')
     """
     url, reference_url = absolute_url(url), absolute_url(reference_url)
     protocol = protocol_of(url)
@@ -69,7 +72,7 @@ def relative_url(url: str, reference_url: str, /) -> str:
     target, reference = urllib.parse.urlsplit(url), urllib.parse.urlsplit(reference_url)
     if target.netloc != reference.netloc:
         return url
-    folder = posixpath.dirname(reference.path) + "/"
+    folder = posixpath.dirname(reference.path).rstrip("/") + "/"
     if not target.path.startswith(folder) or target.path == folder:
         return url
     relative = target.path[len(folder) :]

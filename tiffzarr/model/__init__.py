@@ -20,7 +20,7 @@ from tiffzarr.model._segments import (
     TagArray,
     load_segments,
 )
-from tiffzarr.model._sequence import predicted_file, stack_files
+from tiffzarr.model._sequence import grid_files, predicted_file
 from tiffzarr.model._series import AxisScale, Channel, Series
 from tiffzarr.model._views import SQUEEZE_KEEP, squeeze_array, squeezed_dims, transpose_array
 
@@ -53,13 +53,13 @@ __all__ = [
     "Transform",
     "array_from_pages",
     "format_path",
+    "grid_files",
     "load_segments",
     "page_layouts",
     "predicted_file",
     "segment_spec",
     "squeeze_array",
     "squeezed_dims",
-    "stack_files",
     "transpose_array",
     "whole_page_chunks",
 ]

@@ -1,20 +1,22 @@
-"""Arrays over file sequences: files holding one image layout, stacked along a new axis.
+"""Arrays over file sequences: files holding one image layout, in a grid of new axes.
 
 The files' arrays must agree on everything but where their segments are: shape,
-dtype, chunks, axes and codec. The stacked array has one more leading dimension
-(one chunk per file) and each file's segment tables under its own URL.
+dtype, chunks, axes and codec. The array over them has the grid's dimensions in
+front (one chunk per file along each), each file's segment tables under its own
+URL, and no segments where the grid has no file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 from tiffzarr.errors import TiffFormatError
 from tiffzarr.model._array import ArrayModel, ChunkManifest
 from tiffzarr.model._segments import FileCheck, FileReference, SegmentTable, TagArray
 
-__all__ = ["predicted_file", "stack_files"]
+__all__ = ["grid_files", "predicted_file"]
 
 
 def _same_image(first: ArrayModel, other: ArrayModel, url: str) -> None:
@@ -35,48 +37,72 @@ def _same_image(first: ArrayModel, other: ArrayModel, url: str) -> None:
         raise TiffFormatError("the file's pages are arranged unlike the first file's", url=url)
 
 
-def stack_files(arrays: Sequence[ArrayModel], /, *, axis: str = "I") -> ArrayModel:
-    """One array over the arrays of several files, stacked along a new first axis.
+def grid_files(
+    cells: Sequence[ArrayModel | None], /, *, shape: tuple[int, ...], axes: str
+) -> ArrayModel:
+    """One array over the arrays of files laid out in a grid of ``shape`` along ``axes``.
 
-    Each array must come from one file (one URL) and have the first one's shape,
-    dtype, chunks, axes and codec; the first mismatch raises
+    ``cells`` holds each cell's array in C order, ``None`` for a cell without a
+    file (its chunks are fill). The array's shape is the grid's followed by the
+    files' image shape; each chunk is still one segment of one file. Each array
+    must come from one file (one URL) and have the first one's shape, dtype,
+    chunks, axes and codec; the first mismatch raises
     :class:`~tiffzarr.errors.TiffFormatError` naming the file.
     """
+    arrays = [a for a in cells if a is not None]
     if not arrays:
         raise ValueError("a sequence needs at least one file")
+    if len(cells) != math.prod(shape) or len(axes) != len(shape):
+        raise ValueError(f"{len(cells)} cells along {axes!r} do not fill a grid of {shape}")
     first = arrays[0]
     for array in arrays:
         if len(array.manifest.urls) != 1:
             raise ValueError("each array of a sequence must come from one file")
         _same_image(first, array, array.manifest.urls[0])
     m = first.manifest
+    pages = math.prod(m.page_grid)
+    tables: list[SegmentTable | None] = []
+    sources: list[int] = []
+    present = 0  # the files before this cell: the index of its URL
+    for a in cells:
+        if a is None:
+            tables += [None] * pages
+            sources += [0] * pages
+        else:
+            tables += a.manifest.tables
+            sources += [present] * pages
+            present += 1
+    k = len(shape)
     manifest = ChunkManifest(
         urls=tuple(a.manifest.urls[0] for a in arrays),
         layout=m.layout,
-        page_grid=(len(arrays), *m.page_grid),
-        page_dims=(0, *(d + 1 for d in m.page_dims)),
-        inner_dims=tuple(d + 1 if d >= 0 else -1 for d in m.inner_dims),
-        tables=tuple(t for a in arrays for t in a.manifest.tables),
-        sources=tuple(i for i, a in enumerate(arrays) for _ in a.manifest.tables),
+        page_grid=(*shape, *m.page_grid),
+        page_dims=(*range(k), *(d + k for d in m.page_dims)),
+        inner_dims=tuple(d + k if d >= 0 else -1 for d in m.inner_dims),
+        tables=tuple(tables),
+        sources=tuple(sources),
         whole_pages=m.whole_pages,
     )
-    dims = (_new_name(axis, first.dims), *first.dims) if first.dim_names else ()
     return dataclasses.replace(
         first,
-        shape=(len(arrays), *first.shape),
-        chunks=(1, *first.chunks),
-        axes=axis + first.axes,
+        shape=(*shape, *first.shape),
+        chunks=(*(1,) * k, *first.chunks),
+        axes=axes + first.axes,
         manifest=manifest,
-        dim_names=dims,
-        order=(0, *(d + 1 for d in first.order)) if first.order else (),
+        dim_names=_new_names(axes, first.dims) + first.dims,  # the image's keep theirs
+        order=(*range(k), *(d + k for d in first.order)) if first.order else (),
     )
 
 
-def _new_name(axis: str, names: tuple[str, ...]) -> str:
-    name = axis
-    while name in names:
-        name += axis
-    return name
+def _new_names(axes: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Names of the grid's axes, unlike the image's ``names`` and each other."""
+    new: list[str] = []
+    for axis in axes:
+        name = axis
+        while name in names or name in new:
+            name += axis
+        new.append(name)
+    return tuple(new)
 
 
 def _fresh(array: TagArray) -> TagArray:

@@ -8,10 +8,11 @@ from typing import Any
 
 from fsspec.utils import tokenize
 
+from tiffzarr._check import check_arguments, check_location
 from tiffzarr._config import config
 from tiffzarr.errors import SourceChangedError
 from tiffzarr.format import parse_ghost, parse_header
-from tiffzarr.io import ByteSource, open_source
+from tiffzarr.io import ByteSource, PathOrFile, open_source
 from tiffzarr.model import FileVersion, TiffIndex
 from tiffzarr.reader._cache import ByteCache
 from tiffzarr.reader._context import FileContext, Missing
@@ -117,7 +118,7 @@ async def read_index(
 
 
 async def open_tiff(
-    url: str,
+    url: PathOrFile,
     /,
     *,
     storage_options: dict[str, Any] | None = None,
@@ -125,7 +126,12 @@ async def open_tiff(
     squeeze: bool | None = None,
     missing: Missing = "error",
 ) -> TiffIndex:
-    """Parse the TIFF at ``url`` (a path or any fsspec URL) into its model.
+    """Parse the TIFF at ``url`` (a path, any fsspec URL, or a binary file object) into
+    its model.
+
+    A file object (``open(path, "rb")``, ``io.BytesIO``) is named
+    ``fileobj://<n>/<name>`` in the model; it must stay open and unchanged while
+    the model is used (see :class:`~tiffzarr.io.FileObjectSource`).
 
     ``squeeze`` sets whether the series' shapes leave out dimensions of length 1
     (``None``: as tifffile does for each kind of series). ``missing`` says what a
@@ -141,8 +147,10 @@ async def open_tiff(
     >>> len(index.pages), index.series[0].shape, index.series[0].levels[0].chunks
     (8, (8, 64, 64), (1, 32, 32))
     """
-    if missing not in ("error", "fill"):
-        raise ValueError(f"missing must be 'error' or 'fill', not {missing!r}")
+    check_location("url", url, storage_options=storage_options)
+    check_arguments(
+        storage_options=storage_options, predict=predict, squeeze=squeeze, missing=missing
+    )
     index = await _open(url, storage_options, predict, series=True, missing=missing)
     if squeeze is None:
         return index
@@ -151,7 +159,7 @@ async def open_tiff(
 
 
 async def _open(
-    url: str,
+    url: PathOrFile,
     storage_options: dict[str, Any] | None,
     predict: bool,
     *,

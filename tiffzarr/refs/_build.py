@@ -14,6 +14,8 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tiffzarr._check import check_arguments
+from tiffzarr.io import is_file_object, refuse_file_objects
 from tiffzarr.io._urls import absolute_url, relative_url
 from tiffzarr.model import PagePath, TiffIndex
 from tiffzarr.reader import Missing
@@ -80,7 +82,9 @@ async def references(
     Parameters
     ----------
     url_or_index
-        The TIFF's path or URL, or its parsed :class:`~tiffzarr.model.TiffIndex`.
+        The TIFF's path or URL, or its parsed :class:`~tiffzarr.model.TiffIndex`. A
+        file object, or a model parsed from one, raises :class:`TypeError`: references
+        name the file by path or URL, which a file object does not have.
     series, level, page, storage_options, squeeze, missing
         As for :func:`tiffzarr.open_store`.
     version
@@ -114,7 +118,14 @@ async def references(
     >>> refs["templates"], refs["refs"]["0.1"][0], json.loads(refs["refs"][".zarray"])["compressor"]
     ({'u': 'a.tif'}, '{{u}}', {'id': 'zlib', 'level': 6})
     """
-    _check_options(version=version, codecs=codecs, inline_threshold=inline_threshold)
+    if is_file_object(url_or_index):
+        raise TypeError(
+            "url_or_index is a file object, and references name the file by its path or"
+            " URL: make them from the path or URL (file objects can be read with open_store)"
+        )
+    check_arguments(
+        version=version, codecs=codecs, inline_threshold=inline_threshold, target_url=target_url
+    )
     store = await open_store(
         url_or_index,
         series=series,
@@ -134,21 +145,6 @@ async def references(
     )
 
 
-def _check_options(*, version: int, codecs: str, inline_threshold: int) -> None:
-    if version not in (0, 1):
-        raise ValueError(f"version must be 0 or 1, not {version!r}")
-    _check_codecs(codecs)
-    if isinstance(inline_threshold, bool) or not isinstance(inline_threshold, int):
-        raise TypeError(f"inline_threshold must be an int, not {inline_threshold!r}")
-    if inline_threshold < 0:
-        raise ValueError(f"inline_threshold must not be negative, not {inline_threshold}")
-
-
-def _check_codecs(codecs: str) -> None:
-    if codecs not in ("portable", "tiffzarr"):
-        raise ValueError(f"codecs must be 'portable' or 'tiffzarr', not {codecs!r}")
-
-
 async def store_references(
     store: TiffStore,
     /,
@@ -163,7 +159,10 @@ async def store_references(
     Segment tables load window by window: this costs a few requests per array,
     never one per chunk (except for chunks inlined by ``inline_threshold``).
     """
-    _check_options(version=version, codecs=codecs, inline_threshold=inline_threshold)
+    check_arguments(
+        version=version, codecs=codecs, inline_threshold=inline_threshold, target_url=target_url
+    )
+    refuse_file_objects([store.index.url], why="references name files by path or URL")
     chunks = await store_chunks(store, codecs=codecs)
     documents, fallbacks, locations = chunks.documents, chunks.fallbacks, chunks.locations
     inline = await _inline_chunks(store, locations, inline_threshold, skip=chunks.grown)
@@ -202,7 +201,7 @@ class StoreChunks:
 async def store_chunks(store: TiffStore, /, *, codecs: CodecChoice = "portable") -> StoreChunks:
     """The documents and chunk locations of an open store, for every adapter that
     references its chunks (kerchunk references, VirtualiZarr manifests)."""
-    _check_codecs(codecs)
+    check_arguments(codecs=codecs)
     found = [loc async for loc in store.chunk_locations()]
     portable = codecs == "portable"
     swapped = swap_codecs(store, found) if portable else Swapped(dict(store.metadata))

@@ -29,6 +29,7 @@ from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.reference import LazyReferenceMapper, ReferenceFileSystem
 
+from tiffzarr._check import check_arguments, describe
 from tiffzarr._config import config
 from tiffzarr.codecs import register_codecs
 from tiffzarr.codecs._portable import register_portable_codecs
@@ -88,6 +89,14 @@ async def open_references(
     LimitError
         More entries than ``tiffzarr.config.max_references``.
     """
+    if not isinstance(path_or_dict, Mapping | str | os.PathLike):
+        raise TypeError(f"path_or_dict must be a path, URL or dict, not {describe(path_or_dict)}")
+    check_arguments(
+        storage_options=storage_options,
+        remote_protocol=remote_protocol,
+        remote_options=remote_options,
+        allow_external=allow_external,
+    )
     register_codecs()
     register_portable_codecs()
     if isinstance(path_or_dict, Mapping):
@@ -464,13 +473,13 @@ class _CheckedReferenceFileSystem(ReferenceFileSystem):
             raise exc.located(key=key) from exc
         except Exception as exc:
             raise SourceError(
-                f"reference target {part} [{lo}, {hi}) cannot be read: {type(exc).__name__}: {exc}",
+                f"reference target [{lo}, {hi}) cannot be read: {type(exc).__name__}: {exc}",
                 key=key,
                 url=part,
             ) from exc
         if lo is not None and hi is not None and len(data) != hi - lo:
             raise SourceError(
-                f"reference target {part} returned {len(data)} bytes for [{lo}, {hi})",
+                f"reference target returned {len(data)} bytes for [{lo}, {hi})",
                 key=key,
                 url=part,
                 offset=lo,

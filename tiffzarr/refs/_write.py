@@ -18,13 +18,23 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from tiffzarr._check import check_arguments
 from tiffzarr.model import PagePath, TiffIndex
 from tiffzarr.reader import Missing
 from tiffzarr.refs._build import CodecChoice, ReferenceSet, Version, nest_references, references
 from tiffzarr.refs._check import expand_templates, is_metadata_key
 from tiffzarr.store import OME_XML_KEY, ZarrFormat
 
-__all__ = ["RECORD_SIZE", "flatten_references", "write_parquet", "write_references"]
+__all__ = [
+    "RECORD_SIZE",
+    "flatten_references",
+    "prepare_folder",
+    "save_references",
+    "write_arrays",
+    "write_parquet",
+    "write_references",
+    "write_zmetadata",
+]
 
 RECORD_SIZE = 10_000
 """Chunk references per parquet file (kerchunk's default)."""
@@ -70,8 +80,7 @@ async def write_references(
     >>> json.load(open(os.path.join(folder, "a.json")))["templates"]
     {'u': 'a.tif'}
     """
-    if format not in ("json", "parquet"):
-        raise ValueError(f"format must be 'json' or 'parquet', not {format!r}")
+    check_arguments(target=target, format=format, target_options=target_options)
     if format == "parquet" and zarr_format != 2:
         raise ValueError("parquet reference sets are zarr v2 only (fsspec's LazyReferenceMapper)")
     refs = await references(
@@ -88,19 +97,30 @@ async def write_references(
         inline_threshold=inline_threshold,
         target_url=target_url,
     )
-    if format == "json":
-        data = json.dumps(refs, separators=(",", ":")).encode()
-        await asyncio.to_thread(_put, target, data, target_options)
-    else:
-        await asyncio.to_thread(write_parquet, refs, target, target_options=target_options)
+    await asyncio.to_thread(
+        save_references, refs, target, format=format, target_options=target_options
+    )
     return refs
 
 
-def _put(target: str, data: bytes, options: dict[str, Any] | None) -> None:
+def save_references(
+    refs: Mapping[str, Any],
+    target: str,
+    /,
+    *,
+    format: Format = "json",
+    target_options: dict[str, Any] | None = None,
+) -> None:
+    """Write a reference set already built (:func:`references`, or
+    :func:`~tiffzarr.refs.store_references` of a sequence) to ``target``: one JSON
+    file, or a parquet reference folder (see :func:`write_references`)."""
+    if format == "parquet":
+        write_parquet(refs, target, target_options=target_options)
+        return
     import fsspec
 
-    with fsspec.open(target, "wb", **(options or {})) as f:
-        f.write(data)
+    with fsspec.open(target, "wb", **(target_options or {})) as f:
+        f.write(json.dumps(refs, separators=(",", ":")).encode())
 
 
 def flatten_references(refs: Mapping[str, Any], /) -> dict[str, Any]:
@@ -136,18 +156,29 @@ def write_parquet(
     replaced; any other non-empty folder is refused.
     """
     import fsspec
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     entries = flatten_references(refs)
     if ".zarray" in entries:
         entries = nest_references(entries, "0")
     if any(key == "zarr.json" or key.endswith("/zarr.json") for key in entries):
         raise ValueError("parquet reference sets are zarr v2 only")
-    metadata = {k: json.loads(v) for k, v in entries.items() if is_metadata_key(k)}
     fs, root = fsspec.core.url_to_fs(target, **(target_options or {}))
     root = root.rstrip("/")
-    _prepare_folder(fs, root)
+    prepare_folder(fs, root)
+    metadata = write_arrays(fs, root, entries, record_size=record_size)
+    write_zmetadata(fs, root, metadata, record_size=record_size)
+
+
+def write_arrays(
+    fs: Any, root: str, entries: Mapping[str, Any], /, *, record_size: int = RECORD_SIZE
+) -> dict[str, Any]:
+    """Write the chunk tables of every array of a flattened (version 0) zarr v2 reference
+    set below ``root`` on ``fs``, and return its metadata documents (parsed), for the
+    ``.zmetadata`` the caller writes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    metadata = {k: json.loads(v) for k, v in entries.items() if is_metadata_key(k)}
     for field, rows in _records(entries, metadata, record_size).items():
         fs.makedirs(f"{root}/{field}", exist_ok=True)
         for record, columns in rows.items():
@@ -161,11 +192,21 @@ def write_parquet(
             )
             with fs.open(f"{root}/{field}/refs.{record}.parq", "wb") as f:
                 pq.write_table(table, f, compression="zstd", write_statistics=False)
-    zmetadata = {"metadata": metadata, "record_size": record_size}
+    return metadata
+
+
+def write_zmetadata(
+    fs: Any, root: str, metadata: Mapping[str, Any], /, *, record_size: int = RECORD_SIZE
+) -> None:
+    """Write the ``.zmetadata`` of a parquet reference set (its documents, parsed), last:
+    a folder without it is no reference set."""
+    zmetadata = {"metadata": dict(metadata), "record_size": record_size}
     fs.pipe_file(f"{root}/.zmetadata", json.dumps(zmetadata).encode())
 
 
-def _prepare_folder(fs: Any, root: str) -> None:
+def prepare_folder(fs: Any, root: str, /) -> None:
+    """Make ``root`` an empty folder: a parquet reference set there is replaced, any
+    other non-empty folder (or a file) refused with :class:`FileExistsError`."""
     if not fs.exists(root):
         fs.makedirs(root, exist_ok=True)
         return

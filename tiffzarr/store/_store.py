@@ -32,7 +32,14 @@ from tiffzarr.errors import (
     UnsupportedError,
 )
 from tiffzarr.format import Compression, PageLayout
-from tiffzarr.io import ByteSource, LocalSource, SourceStats, open_source
+from tiffzarr.io import (
+    ByteSource,
+    LocalSource,
+    SourceStats,
+    is_file_object_url,
+    open_source,
+    refuse_file_objects,
+)
 from tiffzarr.model import (
     WINDOW,
     ArrayModel,
@@ -155,6 +162,8 @@ class TiffStore(Store):
         self._paths = sorted(hierarchy.arrays, key=len, reverse=True)
         urls = {url for a in hierarchy.arrays.values() for url in a.manifest.urls}
         self._urls = tuple(sorted(urls, key=lambda u: (u != index.url, u)))
+        self.source_of = {url: i for i, url in enumerate(self._urls)}
+        """The number of each file's byte source, by URL."""
         self._sources: dict[int, ByteSource] = {}
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadBatcher] = (
             weakref.WeakKeyDictionary()
@@ -172,9 +181,14 @@ class TiffStore(Store):
                 raise UnsupportedError("mode='r+' needs a local file", url=index.url)
             check_writable(hierarchy.arrays, source.url)
             self._writer = source
+        for i, url in enumerate(self._urls):
+            if is_file_object_url(url):  # the store holds the file objects it reads
+                self._source(i)
 
     # -- plain data ----------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
+        why = "a store over it cannot be pickled (open the file by path or URL to pickle one)"
+        refuse_file_objects(self._urls, why=why)
         return {
             "index": self.index,
             "hierarchy": self.hierarchy,
@@ -338,7 +352,7 @@ class TiffStore(Store):
         if table is None:
             return None
         url = manifest.urls[manifest.sources[page]]
-        source = self._urls.index(url)
+        source = self.source_of[url]
         if array.codec.chunk_nbytes > config.max_chunk_bytes:
             raise LimitError(
                 f"a chunk of {array.codec.chunk_nbytes} bytes exceeds max_chunk_bytes "
@@ -384,7 +398,7 @@ class TiffStore(Store):
         if check is not None and not check.verified:
             reads += [batcher.read(located.source, *span) for span in check.spans]
             if check.reference_url is not None:  # the first file's bytes, read once
-                reference = self._urls.index(check.reference_url)
+                reference = self.source_of[check.reference_url]
                 reads += [batcher.read(reference, *span) for span in check.spans]
         data = await asyncio.gather(*reads)
         if check is not None and len(data) > wanted:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 from obspec_utils.registry import ObjectStoreRegistry
 from virtualizarr.manifests import ManifestStore
 
+from tiffzarr._check import check_arguments
 from tiffzarr._sync import run_sync
 from tiffzarr.io._urls import absolute_url, protocol_of
 from tiffzarr.refs import CodecChoice
@@ -60,12 +61,9 @@ class TiffParser:
     codecs: CodecChoice = "portable"
 
     def __post_init__(self) -> None:
-        if self.codecs not in get_args(CodecChoice):
-            raise ValueError(f"codecs must be 'portable' or 'tiffzarr', not {self.codecs!r}")
-        for name in ("series", "level"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise TypeError(f"{name} must be an int or None, not {value!r}")
+        check_arguments(
+            series=self.series, level=self.level, squeeze=self.squeeze, codecs=self.codecs
+        )
 
     def __call__(self, url: str, registry: ObjectStoreRegistry[Any]) -> ManifestStore:
         """The ``ManifestStore`` of the TIFF at ``url`` (keyword names as the

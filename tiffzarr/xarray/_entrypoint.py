@@ -12,6 +12,7 @@ from xarray import Dataset, DataTree
 from xarray.backends import BackendEntrypoint
 
 from tiffzarr.api.synchronous import open_store, open_tiff
+from tiffzarr.io import PathOrFile, is_file_object
 from tiffzarr.model import TiffIndex
 from tiffzarr.xarray._dataset import group_attrs, level_dataset, level_number
 from tiffzarr.xarray._tree import file_groups
@@ -24,14 +25,18 @@ SUFFIXES = (
 )  # fmt: skip
 """Names the backend claims when no engine is given (``.ome.tif`` ends in ``.tif``)."""
 
-Source = str | os.PathLike[str] | TiffIndex
+Source = PathOrFile | TiffIndex
 
 
 def _index(source: Any, storage_options: dict[str, Any] | None) -> TiffIndex:
     if isinstance(source, TiffIndex):
         return source
+    if is_file_object(source):
+        return open_tiff(source, storage_options=storage_options)
     if not isinstance(source, str | os.PathLike):
-        raise TypeError(f"engine 'tiffzarr' opens a path, URL or TiffIndex, not {source!r}")
+        raise TypeError(
+            f"engine 'tiffzarr' opens a path, URL, binary file object or TiffIndex, not {source!r}"
+        )
     return open_tiff(os.fspath(source), storage_options=storage_options)
 
 
