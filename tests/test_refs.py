@@ -806,4 +806,4 @@ def test_cli_writes_json_and_parquet(
     write_case(odd, "partial_strips_deflate")
     assert main(["refs", str(odd), "-o", str(tmp_path / "odd.json")]) == 0
     assert "keeps tiffzarr's codec" in capsys.readouterr().err
-    assert main(["refs", str(tmp_path / "missing.tif"), "-o", str(out)]) == 2
+    assert main(["refs", str(tmp_path / "missing.tif"), "-o", str(out)]) == 4  # I/O error

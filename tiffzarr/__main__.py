@@ -1,7 +1,8 @@
-"""``python -m tiffzarr``."""
+"""``python -m tiffzarr``: the ``tiffzarr`` command line."""
 
 import sys
 
 from tiffzarr.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

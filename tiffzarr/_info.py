@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from tiffzarr.errors import NotFoundError
 from tiffzarr.format import DATA_TYPES, TagValue
-from tiffzarr.model import ArrayModel, Ifd, Page, TiffIndex, format_path
+from tiffzarr.model import ArrayModel, GeoReference, Ifd, Page, Series, TiffIndex, format_path
 
 __all__ = ["describe", "render", "short_value"]
 
@@ -91,6 +92,42 @@ def _array(arr: ArrayModel) -> dict[str, Any]:
     }
 
 
+def _geo(geo: GeoReference) -> dict[str, Any]:
+    return {
+        "crs": geo.crs_code or ("WKT" if geo.crs_wkt else None),
+        "crs_note": geo.crs_note,
+        "transform": list(geo.transform) if geo.transform is not None else None,
+        "raster_type": geo.raster_type,
+        "nodata": geo.nodata,
+        "gcps": len(geo.gcps),
+    }
+
+
+def _series(number: int, series: Series, squeeze: bool | None) -> dict[str, Any]:
+    """The metadata summary of one series, with its levels."""
+    return {
+        "index": number,
+        "name": series.name,
+        "kind": series.kind,
+        "axes": series.get_axes(squeeze),
+        "shape": list(series.get_shape(squeeze)),
+        "dtype": str(series.dtype),
+        "scales": {a: {"size": s.size, "unit": s.unit} for a, s in series.scales.items()},
+        "channels": [c.name for c in series.channels],
+        "geo": _geo(series.geo) if series.geo is not None else None,
+        "masks": len(series.masks),
+        "levels": [_array(a) for a in series.arrays(squeeze=squeeze)],
+    }
+
+
+def _chosen(index: TiffIndex, series: int | None) -> list[tuple[int, Series]]:
+    if series is None:
+        return list(enumerate(index.series))
+    if not 0 <= series < len(index.series):
+        raise NotFoundError(f"no series {series} (the file has {len(index.series)})", url=index.url)
+    return [(series, index.series[series])]
+
+
 def describe(
     index: TiffIndex,
     /,
@@ -98,9 +135,11 @@ def describe(
     requests: int | None = None,
     nbytes: int | None = None,
     squeeze: bool | None = None,
+    series: int | None = None,
 ) -> dict[str, Any]:
     """Everything ``tiffzarr info`` shows, as plain JSON-able data (series levels
-    squeezed as :meth:`~tiffzarr.model.Series.level` squeezes them)."""
+    squeezed as :meth:`~tiffzarr.model.Series.level` squeezes them; only series
+    number ``series`` when given)."""
     header = index.header
     return {
         "url": index.url,
@@ -112,14 +151,7 @@ def describe(
         },
         "flags": sorted(index.flags),
         "pages": [_page(p) for p in index.pages],
-        "series": [
-            {
-                "name": s.name,
-                "kind": s.kind,
-                "levels": [_array(a) for a in s.arrays(squeeze=squeeze)],
-            }
-            for s in index.series
-        ],
+        "series": [_series(i, s, squeeze) for i, s in _chosen(index, series)],
         "warnings": list(index.warnings),
         "requests": requests,
         "bytes": nbytes,
@@ -152,6 +184,46 @@ def _render_page(page: dict[str, Any], indent: str) -> list[str]:
     return lines
 
 
+def _render_geo(geo: dict[str, Any]) -> str:
+    crs = geo["crs"] or (f"none ({geo['crs_note']})" if geo["crs_note"] else "none")
+    text = f"    geo: CRS {crs}"
+    if geo["transform"] is not None:
+        text += f", transform {tuple(geo['transform'])}"
+    if geo["raster_type"] != "area":
+        text += f", pixel is {geo['raster_type']}"
+    if geo["nodata"] is not None:
+        text += f", nodata {geo['nodata']}"
+    if geo["gcps"]:
+        text += f", {geo['gcps']} ground control points"
+    return text
+
+
+def _render_series(s: dict[str, Any]) -> list[str]:
+    levels = len(s["levels"])
+    lines = [
+        f"  {s['index']} {s['kind']} {s['name']!r}: {tuple(s['shape'])} {s['dtype']} "
+        f"{s['axes']}, {levels} level{'s' if levels != 1 else ''}"
+        + (f", {s['masks']} masks" if s["masks"] else "")
+    ]
+    if s["scales"]:
+        sizes = ", ".join(
+            f"{axis} {v['size']:g}" + (f" {v['unit']}" if v["unit"] else "")
+            for axis, v in s["scales"].items()
+        )
+        lines.append(f"    physical sizes: {sizes}")
+    if any(name is not None for name in s["channels"]):
+        lines.append(f"    channels: {', '.join(str(n) for n in s['channels'])}")
+    if s["geo"] is not None:
+        lines.append(_render_geo(s["geo"]))
+    for j, lev in enumerate(s["levels"]):
+        lines.append(
+            f"    level {j}: {tuple(lev['shape'])} {lev['dtype']} {lev['axes']} "
+            f"chunks {tuple(lev['chunks'])}"
+            + (f" fill {lev['fill_value']}" if lev["fill_value"] is not None else "")
+        )
+    return lines
+
+
 def render(info: dict[str, Any], /) -> str:
     """The text form of :func:`describe`'s output."""
     h = info["header"]
@@ -163,14 +235,8 @@ def render(info: dict[str, Any], /) -> str:
     if info["requests"] is not None:
         lines.append(f"  opened with {info['requests']} requests, {info['bytes']} bytes")
     lines += ["", "Series:"]
-    for i, s in enumerate(info["series"]):
-        lines.append(f"  {i} {s['kind']} {s['name']!r}:")
-        for j, lev in enumerate(s["levels"]):
-            lines.append(
-                f"    level {j}: {tuple(lev['shape'])} {lev['dtype']} {lev['axes']} "
-                f"chunks {tuple(lev['chunks'])}"
-                + (f" fill {lev['fill_value']}" if lev["fill_value"] is not None else "")
-            )
+    for s in info["series"]:
+        lines += _render_series(s)
     lines += ["", "Pages:"]
     for page in info["pages"]:
         lines += _render_page(page, "  ")
