@@ -22,8 +22,8 @@ demo: $(VENV)/.installed
 	$(BIN)/python -m tiffzarr.demo
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check tiffzarr tests benchmarks
-	$(BIN)/ruff format --check tiffzarr tests benchmarks
+	$(BIN)/ruff check tiffzarr tests benchmarks docs/_griffe_docstrings.py
+	$(BIN)/ruff format --check tiffzarr tests benchmarks docs/_griffe_docstrings.py
 
 types: $(VENV)/.installed-test
 	$(BIN)/mypy
