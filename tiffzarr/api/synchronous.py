@@ -18,10 +18,9 @@ from tiffzarr.io import PathOrFile
 from tiffzarr.model import TiffIndex
 from tiffzarr.reader import Missing
 from tiffzarr.reader import open_tiff as _open_tiff
-from tiffzarr.refs import ReferenceSet, ReferenceStore, ReferenceSummary
+from tiffzarr.refs import ReferenceSet, ReferenceStore
 from tiffzarr.refs import open_references as _open_references
 from tiffzarr.refs import references as _references
-from tiffzarr.refs import write_many_references as _write_many_references
 from tiffzarr.refs import write_references as _write_references
 from tiffzarr.store import Files, TiffStore
 from tiffzarr.store import open_sequence as _open_sequence
@@ -35,7 +34,6 @@ __all__ = [
     "open_store",
     "open_tiff",
     "references",
-    "write_many_references",
     "write_references",
 ]
 
@@ -265,62 +263,6 @@ def write_references(
             codecs=codecs,
             inline_threshold=inline_threshold,
             target_url=target_url,
-            target_options=target_options,
-        )
-    )
-
-
-def write_many_references(
-    files: Files,
-    target_folder: str,
-    /,
-    *,
-    format: Literal["json", "parquet"] = "json",
-    concurrency: int = 64,
-    client: Any = None,
-    on_error: Literal["collect", "raise"] = "collect",
-    series: int | None = None,
-    level: int | None = None,
-    page: int | tuple[int, ...] | None = None,
-    storage_options: dict[str, Any] | None = None,
-    squeeze: bool | None = None,
-    missing: Missing = "error",
-    version: Literal[0, 1] = 1,
-    zarr_format: Literal[2, 3] = 2,
-    codecs: Literal["portable", "tiffzarr"] = "portable",
-    inline_threshold: int = 0,
-    target_options: dict[str, Any] | None = None,
-) -> ReferenceSummary:
-    """Write the references of many TIFFs, one JSON file each or one parquet set, many
-    at a time (blocking twin of :func:`tiffzarr.refs.write_many_references`).
-
-    >>> import numpy, tifffile, tempfile, os
-    >>> folder = tempfile.mkdtemp()
-    >>> for i in range(3):
-    ...     tifffile.imwrite(os.path.join(folder, f"t{i}.tif"), numpy.full((8, 8), i, "uint8"))
-    >>> summary = write_many_references(folder, os.path.join(folder, "refs.parq"),
-    ...                                 format="parquet")
-    >>> summary.ok, sorted(summary.written.values())
-    (True, ['t0', 't1', 't2'])
-    """
-    return run_sync(
-        _write_many_references(
-            files,
-            target_folder,
-            format=format,
-            concurrency=concurrency,
-            client=client,
-            on_error=on_error,
-            series=series,
-            level=level,
-            page=page,
-            storage_options=storage_options,
-            squeeze=squeeze,
-            missing=missing,
-            version=version,
-            zarr_format=zarr_format,
-            codecs=codecs,
-            inline_threshold=inline_threshold,
             target_options=target_options,
         )
     )
