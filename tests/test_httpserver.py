@@ -229,7 +229,8 @@ def test_directory_root_refuses_escape(tmp_path: Path) -> None:
             assert status in (403, 404)
             assert body != b"secret"
         assert get(srv, "/missing")[0] == 404
-        assert get(srv, "/")[0] == 404  # a directory is not a file
+        status, _, body = get(srv, "/")  # a directory answers with its index page
+        assert status == 200 and b'href="/a.bin"' in body and b"secret" not in body
 
 
 def test_add_and_stop(tmp_path: Path) -> None:

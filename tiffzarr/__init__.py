@@ -15,6 +15,7 @@ from tiffzarr.api.synchronous import (
     open_store,
     open_tiff,
     references,
+    write_many_references,
     write_references,
 )
 from tiffzarr.codecs import register_codecs
@@ -55,5 +56,6 @@ __all__ = [
     "references",
     "set_config",
     "write",
+    "write_many_references",
     "write_references",
 ]

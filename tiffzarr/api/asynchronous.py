@@ -8,7 +8,7 @@ True
 """
 
 from tiffzarr.reader import open_tiff
-from tiffzarr.refs import open_references, references, write_references
+from tiffzarr.refs import open_references, references, write_many_references, write_references
 from tiffzarr.store import open_sequence, open_store
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "open_store",
     "open_tiff",
     "references",
+    "write_many_references",
     "write_references",
 ]

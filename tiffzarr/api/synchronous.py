@@ -18,9 +18,10 @@ from tiffzarr.io import PathOrFile
 from tiffzarr.model import TiffIndex
 from tiffzarr.reader import Missing
 from tiffzarr.reader import open_tiff as _open_tiff
-from tiffzarr.refs import ReferenceSet, ReferenceStore
+from tiffzarr.refs import ReferenceSet, ReferenceStore, ReferenceSummary
 from tiffzarr.refs import open_references as _open_references
 from tiffzarr.refs import references as _references
+from tiffzarr.refs import write_many_references as _write_many_references
 from tiffzarr.refs import write_references as _write_references
 from tiffzarr.store import Files, TiffStore
 from tiffzarr.store import open_sequence as _open_sequence
@@ -34,6 +35,7 @@ __all__ = [
     "open_store",
     "open_tiff",
     "references",
+    "write_many_references",
     "write_references",
 ]
 
@@ -114,6 +116,8 @@ def open_sequence(
     axesorder: Sequence[int] | None = None,
     categories: Mapping[str, Mapping[str, int]] | None = None,
     sort: bool | None = None,
+    container: str | os.PathLike[str] | None = None,
+    axestiled: Mapping[int | str, int | str] | None = None,
     series: int = 0,
     level: int = 0,
     storage_options: dict[str, Any] | None = None,
@@ -145,6 +149,8 @@ def open_sequence(
             axesorder=axesorder,
             categories=categories,
             sort=sort,
+            container=container,
+            axestiled=axestiled,
             series=series,
             level=level,
             storage_options=storage_options,
@@ -167,8 +173,10 @@ def imread(
     squeeze: bool | None = None,
     missing: Missing = "error",
 ) -> numpy.ndarray:
-    """Read a whole series level (or one page) into memory, through the store, in the
-    shape tifffile gives it (``url`` and ``squeeze`` as for :func:`open_store`).
+    """Read a whole series level (or one page) into memory, in the shape tifffile gives
+    it (``url`` and ``squeeze`` as for :func:`open_store`): the reads are planned for the
+    whole level and each segment is decoded straight into the output (see
+    :func:`tiffzarr.store._direct.read_direct`).
 
     >>> import io, numpy, tifffile
     >>> buffer = io.BytesIO()
@@ -191,7 +199,7 @@ def imread(
 
 
 def references(
-    url: str | TiffIndex,
+    url: str | TiffIndex | TiffStore,
     /,
     *,
     series: int | None = None,
@@ -206,8 +214,9 @@ def references(
     inline_threshold: int = 0,
     target_url: str | None = None,
 ) -> ReferenceSet:
-    """Kerchunk references of the store ``open_store`` makes (blocking twin of
-    :func:`tiffzarr.refs.references`; see ``docs/references.md``)."""
+    """Kerchunk references of the store ``open_store`` makes, or of an open store
+    such as ``open_sequence``'s (blocking twin of :func:`tiffzarr.refs.references`;
+    see ``docs/references.md``)."""
     return run_sync(
         _references(
             url,
@@ -227,7 +236,7 @@ def references(
 
 
 def write_references(
-    url: str | TiffIndex,
+    url: str | TiffIndex | TiffStore,
     target: str,
     /,
     *,
@@ -245,8 +254,8 @@ def write_references(
     target_url: str | None = None,
     target_options: dict[str, Any] | None = None,
 ) -> ReferenceSet:
-    """Write the references of a TIFF as JSON or parquet (blocking twin of
-    :func:`tiffzarr.refs.write_references`)."""
+    """Write the references of a TIFF, or of an open store such as ``open_sequence``'s,
+    as JSON or parquet (blocking twin of :func:`tiffzarr.refs.write_references`)."""
     return run_sync(
         _write_references(
             url,
@@ -263,6 +272,62 @@ def write_references(
             codecs=codecs,
             inline_threshold=inline_threshold,
             target_url=target_url,
+            target_options=target_options,
+        )
+    )
+
+
+def write_many_references(
+    files: Files,
+    target_folder: str,
+    /,
+    *,
+    format: Literal["json", "parquet"] = "json",
+    concurrency: int = 64,
+    client: Any = None,
+    on_error: Literal["collect", "raise"] = "collect",
+    series: int | None = None,
+    level: int | None = None,
+    page: int | tuple[int, ...] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    squeeze: bool | None = None,
+    missing: Missing = "error",
+    version: Literal[0, 1] = 1,
+    zarr_format: Literal[2, 3] = 2,
+    codecs: Literal["portable", "tiffzarr"] = "portable",
+    inline_threshold: int = 0,
+    target_options: dict[str, Any] | None = None,
+) -> ReferenceSummary:
+    """Write the references of many TIFFs, one JSON file each or one parquet set, many
+    at a time (blocking twin of :func:`tiffzarr.refs.write_many_references`).
+
+    >>> import numpy, tifffile, tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(3):
+    ...     tifffile.imwrite(os.path.join(folder, f"t{i}.tif"), numpy.full((8, 8), i, "uint8"))
+    >>> summary = write_many_references(folder, os.path.join(folder, "refs.parq"),
+    ...                                 format="parquet")
+    >>> summary.ok, sorted(summary.written.values())
+    (True, ['t0', 't1', 't2'])
+    """
+    return run_sync(
+        _write_many_references(
+            files,
+            target_folder,
+            format=format,
+            concurrency=concurrency,
+            client=client,
+            on_error=on_error,
+            series=series,
+            level=level,
+            page=page,
+            storage_options=storage_options,
+            squeeze=squeeze,
+            missing=missing,
+            version=version,
+            zarr_format=zarr_format,
+            codecs=codecs,
+            inline_threshold=inline_threshold,
             target_options=target_options,
         )
     )

@@ -21,6 +21,7 @@ from tiffzarr.io._fileobj import (
 from tiffzarr.io._fsspec import FsspecSource
 from tiffzarr.io._http import HttpSource
 from tiffzarr.io._local import LocalFile, LocalSource
+from tiffzarr.io._zip import ZipMemberSource, split_member_url
 
 __all__ = [
     "TIFF_SUFFIXES",
@@ -34,6 +35,7 @@ __all__ = [
     "LocalSource",
     "PathOrFile",
     "SourceStats",
+    "ZipMemberSource",
     "expand_files",
     "is_file_object",
     "is_file_object_url",
@@ -69,4 +71,6 @@ def open_source(url: PathOrFile, /, *, storage_options: dict[str, Any] | None = 
         return HttpSource(path, storage_options=storage_options)
     if is_file_object_url(path):
         return FileObjectSource(path)
+    if protocol == "zip" and split_member_url(path) is not None:
+        return ZipMemberSource(path, storage_options=storage_options)
     return FsspecSource(path, storage_options=storage_options)

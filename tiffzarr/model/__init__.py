@@ -20,7 +20,7 @@ from tiffzarr.model._segments import (
     TagArray,
     load_segments,
 )
-from tiffzarr.model._sequence import grid_files, predicted_file
+from tiffzarr.model._sequence import MosaicManifest, grid_files, predicted_file, tile_files
 from tiffzarr.model._series import AxisScale, Channel, Series
 from tiffzarr.model._views import SQUEEZE_KEEP, squeeze_array, squeezed_dims, transpose_array
 
@@ -38,6 +38,7 @@ __all__ = [
     "GroundControlPoint",
     "HeldPages",
     "Ifd",
+    "MosaicManifest",
     "OffsetFix",
     "Page",
     "PageCheck",
@@ -57,6 +58,7 @@ __all__ = [
     "load_segments",
     "page_layouts",
     "predicted_file",
+    "tile_files",
     "segment_spec",
     "squeeze_array",
     "squeezed_dims",

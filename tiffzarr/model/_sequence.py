@@ -3,20 +3,23 @@
 The files' arrays must agree on everything but where their segments are: shape,
 dtype, chunks, axes and codec. The array over them has the grid's dimensions in
 front (one chunk per file along each), each file's segment tables under its own
-URL, and no segments where the grid has no file.
+URL, and no segments where the grid has no file. A *mosaic* (:func:`tile_files`)
+instead lays the files side by side along dimensions of their image, as tiles of
+a larger one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from tiffzarr.errors import TiffFormatError
-from tiffzarr.model._array import ArrayModel, ChunkManifest
+from tiffzarr.model._array import ArrayModel, ChunkManifest, whole_page_chunks
 from tiffzarr.model._segments import FileCheck, FileReference, SegmentTable, TagArray
 
-__all__ = ["grid_files", "predicted_file"]
+__all__ = ["MosaicManifest", "grid_files", "predicted_file", "tile_files"]
 
 
 def _same_image(first: ArrayModel, other: ArrayModel, url: str) -> None:
@@ -126,3 +129,90 @@ def predicted_file(first: ArrayModel, url: str, reference: FileReference, /) -> 
     )
     manifest = dataclasses.replace(first.manifest, urls=(url,), tables=tables)
     return dataclasses.replace(first, manifest=manifest)
+
+
+@dataclass(frozen=True, slots=True)
+class MosaicManifest(ChunkManifest):
+    """The manifest of a mosaic: its chunk coordinates map to those of the files
+    stacked along their grid, which the other fields describe.
+
+    Coordinate ``i`` of the stacked array is ``coords[d] // div``, and then
+    ``% mod`` when ``mod``, for ``(d, div, mod) = stacked[i]``: along a tiled image
+    dimension holding ``n`` chunks per file, chunk ``c`` of the mosaic is chunk
+    ``c % n`` of the file at ``c // n`` along the grid.
+
+    >>> two = dict(page_grid=(2,), page_dims=(0,), inner_dims=(1,), tables=(None, None))
+    >>> m = MosaicManifest((), None, sources=(0, 0), whole_pages=True, **two,
+    ...                    stacked=((0, 3, 0), (0, 1, 3)))  # 2 files of 3 chunks each
+    >>> [m.split((c,))[0] for c in range(6)]  # the page (file) of each chunk
+    [0, 0, 0, 1, 1, 1]
+    """
+
+    stacked: tuple[tuple[int, int, int], ...] = ()
+
+    def split(self, coords: Sequence[int], /) -> tuple[int, int]:
+        inner = tuple(
+            coords[d] // div % mod if mod else coords[d] // div for d, div, mod in self.stacked
+        )
+        page = 0
+        for dim, n in zip(self.page_dims, self.page_grid, strict=True):
+            page = page * n + inner[dim]
+        if self.whole_pages:
+            return page, -1
+        return page, self.layout.segment_index(
+            tuple(inner[d] if d >= 0 else 0 for d in self.inner_dims)
+        )
+
+
+def tile_files(stacked: ArrayModel, tiled: Mapping[int, int], /, *, grid_dims: int) -> ArrayModel:
+    """The files of a grid (``stacked``, as :func:`grid_files` makes it, its first
+    ``grid_dims`` dimensions the grid's) laid side by side as tiles of one image.
+
+    ``tiled`` maps grid dimensions to dimensions of the files' image (counted from 0
+    after the grid): along each, the image grows to the grid's length times the
+    file's, and the grid dimension goes away (tifffile's ``axestiled``). Each file's
+    chunks stay the mosaic's chunks when they divide the file's image along every
+    tiled dimension; otherwise each file (each page of it) is one chunk.
+    """
+    ndim = len(stacked.shape)
+    pairs = {g: grid_dims + f for g, f in tiled.items()}
+    if (
+        len(set(pairs.values())) != len(pairs)
+        or not all(0 <= g < grid_dims for g in pairs)
+        or not all(grid_dims <= d < ndim for d in pairs.values())
+    ):
+        raise ValueError(
+            f"axestiled {dict(tiled)} must map distinct axes of the {grid_dims}-D grid to "
+            f"distinct axes of the {ndim - grid_dims}-D image"
+        )
+    if any(stacked.shape[d] % stacked.chunks[d] for d in pairs.values()):
+        stacked = whole_page_chunks(stacked)  # chunks that do not divide a file: one per file
+    shape, chunks = stacked.shape, stacked.chunks
+    keep = [d for d in range(ndim) if d not in pairs]
+    position = {d: i for i, d in enumerate(keep)}
+    per_file = {d: shape[d] // chunks[d] for d in pairs.values()}
+    grid_of = {d: g for g, d in pairs.items()}
+    mapping = []
+    for d in range(ndim):
+        if d in pairs:
+            mapping.append((position[pairs[d]], per_file[pairs[d]], 0))
+        elif d in grid_of:
+            mapping.append((position[d], 1, per_file[d]))
+        else:
+            mapping.append((position[d], 1, 0))
+    fields = {f.name: getattr(stacked.manifest, f.name) for f in dataclasses.fields(ChunkManifest)}
+    removed = sorted(pairs)
+    order = (
+        tuple(stacked.order[d] - sum(r < stacked.order[d] for r in removed) for d in keep)
+        if stacked.order
+        else ()
+    )
+    return dataclasses.replace(
+        stacked,
+        shape=tuple(shape[d] * shape[grid_of[d]] if d in grid_of else shape[d] for d in keep),
+        chunks=tuple(chunks[d] for d in keep),
+        axes="".join(stacked.axes[d] for d in keep),
+        dim_names=tuple(stacked.dims[d] for d in keep),
+        manifest=MosaicManifest(**fields, stacked=tuple(mapping)),
+        order=order,
+    )

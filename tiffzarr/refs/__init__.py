@@ -22,6 +22,7 @@ from tiffzarr.refs._build import (
     store_chunks,
     store_references,
 )
+from tiffzarr.refs._many import ReferenceSummary, reference_names, write_many_references
 from tiffzarr.refs._open import open_references
 from tiffzarr.refs._store import ReferenceStore
 from tiffzarr.refs._write import save_references, write_references
@@ -30,13 +31,16 @@ __all__ = [
     "CodecChoice",
     "ReferenceSet",
     "ReferenceStore",
+    "ReferenceSummary",
     "StoreChunks",
     "Version",
     "nest_references",
     "open_references",
+    "reference_names",
     "references",
     "save_references",
     "store_chunks",
     "store_references",
+    "write_many_references",
     "write_references",
 ]

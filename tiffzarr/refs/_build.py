@@ -17,6 +17,7 @@ from typing import Any, Literal
 from tiffzarr._check import check_arguments
 from tiffzarr.io import is_file_object, refuse_file_objects
 from tiffzarr.io._urls import absolute_url, relative_url
+from tiffzarr.io._zip import archive_locations
 from tiffzarr.model import PagePath, TiffIndex
 from tiffzarr.reader import Missing
 from tiffzarr.refs._codecs import ChunkLocation, Swapped, swap_codecs
@@ -62,7 +63,7 @@ def _rebuild(data: dict[str, Any], fallbacks: dict[str, str]) -> ReferenceSet:
 
 
 async def references(
-    url_or_index: str | TiffIndex,
+    url_or_index: str | TiffIndex | TiffStore,
     /,
     *,
     series: int | None = None,
@@ -82,11 +83,13 @@ async def references(
     Parameters
     ----------
     url_or_index
-        The TIFF's path or URL, or its parsed :class:`~tiffzarr.model.TiffIndex`. A
-        file object, or a model parsed from one, raises :class:`TypeError`: references
-        name the file by path or URL, which a file object does not have.
+        The TIFF's path or URL, or its parsed :class:`~tiffzarr.model.TiffIndex`, or
+        an open :class:`~tiffzarr.store.TiffStore` (from ``open_store`` or
+        ``open_sequence``: one reference set over all its files, a template per
+        file). A file object, or a model parsed from one, raises :class:`TypeError`:
+        references name the file by path or URL, which a file object does not have.
     series, level, page, storage_options, squeeze, missing
-        As for :func:`tiffzarr.open_store`.
+        As for :func:`tiffzarr.open_store`; they do not apply to a store (it is open).
     version
         1: URLs as ``{{u}}`` templates (``u``, or ``u0``, ``u1``... for several files);
         0: every reference holds its URL.
@@ -126,6 +129,22 @@ async def references(
     check_arguments(
         version=version, codecs=codecs, inline_threshold=inline_threshold, target_url=target_url
     )
+    if isinstance(url_or_index, TiffStore):
+        opening = {"series": series, "level": level, "page": page, "squeeze": squeeze}
+        given = [k for k, v in opening.items() if v is not None]
+        given += ["storage_options"] if storage_options is not None else []
+        if given or missing != "error":
+            raise ValueError(
+                f"{', '.join(given or ['missing'])} apply when a file is opened, not to an"
+                " open store"
+            )
+        return await store_references(
+            _in_format(url_or_index, zarr_format),
+            version=version,
+            codecs=codecs,
+            inline_threshold=inline_threshold,
+            target_url=target_url,
+        )
     store = await open_store(
         url_or_index,
         series=series,
@@ -208,7 +227,23 @@ async def store_chunks(store: TiffStore, /, *, codecs: CodecChoice = "portable")
     locations = tuple(
         (key, url, offset, swapped.lengths.get(key, nbytes)) for key, url, offset, nbytes in found
     )
+    # members of a ZIP: ranges of the archive, which any reader can fetch
+    locations = await archive_locations(locations, storage_options=store.storage_options)
     return StoreChunks(swapped.documents, locations, swapped.fallbacks, frozenset(swapped.lengths))
+
+
+def _in_format(store: TiffStore, zarr_format: ZarrFormat) -> TiffStore:
+    """The store serving ``zarr_format`` metadata (the same model, hence the same
+    loaded segment tables and checked files)."""
+    if store.zarr_format == zarr_format:
+        return store
+    return TiffStore(
+        store.index,
+        hierarchy=store.hierarchy,
+        storage_options=store.storage_options,
+        zarr_format=zarr_format,
+        fill_value=store.fill_value,
+    )
 
 
 def _template_names(urls: list[str]) -> dict[str, str]:

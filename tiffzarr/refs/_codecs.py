@@ -61,7 +61,8 @@ def swap_codecs(store: TiffStore, locations: Sequence[ChunkLocation], /) -> Swap
         if array.order:  # keep the transpose codec in front of the segment codecs
             fields["codecs"] = [doc["codecs"][0], *fields["codecs"]]
         doc.update(fields)
-        out.documents[key] = json.dumps(doc, indent=1, allow_nan=False).encode()
+        # compact, as the store's documents (with an indent, json's encoder is pure Python)
+        out.documents[key] = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
     return out
 
 

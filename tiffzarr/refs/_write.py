@@ -15,7 +15,7 @@ import asyncio
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from tiffzarr._check import check_arguments
@@ -23,7 +23,7 @@ from tiffzarr.model import PagePath, TiffIndex
 from tiffzarr.reader import Missing
 from tiffzarr.refs._build import CodecChoice, ReferenceSet, Version, nest_references, references
 from tiffzarr.refs._check import expand_templates, is_metadata_key
-from tiffzarr.store import OME_XML_KEY, ZarrFormat
+from tiffzarr.store import OME_XML_KEY, TiffStore, ZarrFormat
 
 __all__ = [
     "RECORD_SIZE",
@@ -43,7 +43,7 @@ Format = Literal["json", "parquet"]
 
 
 async def write_references(
-    url_or_index: str | TiffIndex,
+    url_or_index: str | TiffIndex | TiffStore,
     target: str,
     /,
     *,
@@ -68,8 +68,9 @@ async def write_references(
     fsspec's ``LazyReferenceMapper`` reads v2 chunk keys; ``version`` does not
     apply; the layout holds zarr documents and chunks only, so the OME-XML served at
     ``OME/METADATA.ome.xml`` is left out). ``target_options`` are fsspec options for
-    writing ``target``; the other arguments are those of :func:`references`. Returns the
-    reference set.
+    writing ``target``; the other arguments are those of :func:`references` (an open
+    store, from ``open_sequence`` for example, is written as one reference set). Returns
+    the reference set.
 
     >>> import asyncio, numpy, tifffile, tempfile, os
     >>> folder = tempfile.mkdtemp()
@@ -166,7 +167,7 @@ def write_parquet(
     root = root.rstrip("/")
     prepare_folder(fs, root)
     metadata = write_arrays(fs, root, entries, record_size=record_size)
-    write_zmetadata(fs, root, metadata, record_size=record_size)
+    write_zmetadata(fs, root, [json.dumps(metadata)], record_size=record_size)
 
 
 def write_arrays(
@@ -196,12 +197,27 @@ def write_arrays(
 
 
 def write_zmetadata(
-    fs: Any, root: str, metadata: Mapping[str, Any], /, *, record_size: int = RECORD_SIZE
+    fs: Any, root: str, parts: Iterable[str], /, *, record_size: int = RECORD_SIZE
 ) -> None:
-    """Write the ``.zmetadata`` of a parquet reference set (its documents, parsed), last:
-    a folder without it is no reference set."""
-    zmetadata = {"metadata": dict(metadata), "record_size": record_size}
-    fs.pipe_file(f"{root}/.zmetadata", json.dumps(zmetadata).encode())
+    """Write the ``.zmetadata`` of a parquet reference set, last (a folder without it is
+    no reference set). ``parts`` are JSON objects (text) of its documents by key, with
+    no key in two of them: the text of many files' documents joins without parsing.
+
+    >>> import fsspec
+    >>> fs = fsspec.filesystem("memory")
+    >>> write_zmetadata(fs, "/z", ['{".zgroup": {"zarr_format": 2}}', '{}', '{"a/.zattrs": {}}'])
+    >>> json.loads(fs.cat_file("/z/.zmetadata"))["metadata"]
+    {'.zgroup': {'zarr_format': 2}, 'a/.zattrs': {}}
+    """
+    with fs.open(f"{root}/.zmetadata", "wb") as f:  # piece by piece: no copy of it all
+        f.write(b'{"metadata": {')
+        separator = b""
+        for part in parts:
+            inner = part.strip()[1:-1].strip()
+            if inner:
+                f.write(separator + inner.encode())
+                separator = b","
+        f.write(f'}}, "record_size": {json.dumps(record_size)}}}'.encode())
 
 
 def prepare_folder(fs: Any, root: str, /) -> None:

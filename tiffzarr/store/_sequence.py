@@ -5,6 +5,8 @@ names may place them in an N-D grid (``img_t001_c2.tif``: see
 :mod:`tiffzarr.format._filenames`), as tifffile's ``TiffSequence(files,
 pattern=...)`` does. The store's one array is the grid followed by each file's
 image; each chunk is one segment of one file, and a cell without a file is fill.
+The files may be members of a ZIP archive (``container=``, read as byte ranges of
+it: see :mod:`tiffzarr.io._zip`), and tiles of one larger image (``axestiled=``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from tiffzarr._check import check_arguments, check_int, describe
 from tiffzarr.errors import SequenceGapWarning, UnsupportedError
 from tiffzarr.format import FileGrid, natural_key, parse_filenames, stacked_files
 from tiffzarr.io import expand_files
-from tiffzarr.model import ArrayModel, TiffIndex, grid_files, predicted_file
+from tiffzarr.io._zip import find_members
+from tiffzarr.model import ArrayModel, TiffIndex, grid_files, predicted_file, tile_files
 from tiffzarr.reader import file_reference, open_tiff
 from tiffzarr.store._hierarchy import Hierarchy, build_hierarchy
 from tiffzarr.store._metadata import ZarrFormat
@@ -34,6 +37,8 @@ PARSE_CONCURRENCY = 64
 
 Files = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 """A glob pattern, a folder, one file, or a list of paths and URLs."""
+AxesTiled = Mapping[int | str, int | str]
+"""Axes of the grid (numbers or letters) mapped to axes of the files' image."""
 
 
 async def open_sequence(
@@ -44,6 +49,8 @@ async def open_sequence(
     axesorder: Sequence[int] | None = None,
     categories: Mapping[str, Mapping[str, int]] | None = None,
     sort: bool | None = None,
+    container: str | os.PathLike[str] | None = None,
+    axestiled: AxesTiled | None = None,
     series: int = 0,
     level: int = 0,
     storage_options: dict[str, Any] | None = None,
@@ -61,6 +68,7 @@ async def open_sequence(
         ``zip://run/*.tif::run.zip``, ``https://host/run/*.tif`` when the server
         lists the folder), a folder (its ``.tif`` and ``.tiff`` files), one file,
         or a list of paths and URLs (used as given: no pattern is expanded).
+        With ``container``: member names of the archive (see there).
     pattern
         A regular expression finding each file's indices in its name, or
         ``"axes"`` for label and number pairs such as ``_t001_c2``; see
@@ -72,6 +80,21 @@ async def open_sequence(
     sort
         Natural order (``img2`` before ``img10``). ``None``: the files a pattern
         or folder finds are sorted, a list keeps its order (as tifffile does).
+    container
+        The path or URL of a ZIP archive holding the files (tifffile's
+        ``container``; local, HTTP, S3 or any fsspec URL). ``files`` is then a
+        pattern matched against whole member names (``*`` matches ``/`` too), one
+        member's name, a folder of the archive, or a list of member names. Stored
+        members are read as byte ranges of the archive, one request per read;
+        deflated ones through fsspec's ``zip`` filesystem (see
+        :mod:`tiffzarr.io._zip`).
+    axestiled
+        Lay the files side by side as tiles of one image (tifffile's
+        ``axestiled``): ``{0: 0, 1: 1}`` maps axis 0 of the grid to axis 0 of the
+        image and axis 1 to axis 1, so that a 2 x 3 grid of 100 x 80 images is one
+        200 x 240 image. Axes are numbers, or letters of the grid's axes and of the
+        image's (``{"Y": "Y", "X": "X"}``). The files' chunks stay the chunks where
+        they divide a file along the tiled axes; otherwise each file is one chunk.
     series, level
         The image of each file (a series and a pyramid level of it).
     storage_options, zarr_format, fill_value
@@ -108,6 +131,7 @@ async def open_sequence(
     ((3, 2, 4, 6), (1, 1, 4, 6), ('T', 'C', 'Y', 'X'), 21)
     """
     _check_options(pattern, axesorder, categories, sort, axis)
+    _check_container(container, axestiled)
     check_int("series", series)
     check_int("level", level)
     check_arguments(
@@ -116,7 +140,9 @@ async def open_sequence(
         fill_value=fill_value,
         predict=predict,
     )
-    urls = await sequence_files(files, sort=sort, storage_options=storage_options)
+    urls = await sequence_files(
+        files, sort=sort, container=container, storage_options=storage_options
+    )
     if pattern is None:
         grid = stacked_files(len(urls), axis=axis or "I")
     else:
@@ -128,6 +154,12 @@ async def open_sequence(
     )
     cells = [None if i is None else arrays[i] for i in grid.cells()]
     array = grid_files(cells, shape=grid.shape, axes=grid.axes)
+    if axestiled:
+        tiled = {
+            _axis_number(g, grid.axes, "grid"): _axis_number(i, arrays[0].axes, "image")
+            for g, i in axestiled.items()
+        }
+        array = tile_files(array, tiled, grid_dims=len(grid.shape))
     return TiffStore(
         first,
         hierarchy=Hierarchy({}, {"": array}),
@@ -138,37 +170,92 @@ async def open_sequence(
 
 
 async def sequence_files(
-    files: Files, /, *, sort: bool | None = None, storage_options: dict[str, Any] | None = None
+    files: Files,
+    /,
+    *,
+    sort: bool | None = None,
+    container: str | os.PathLike[str] | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> list[str]:
     """The paths and URLs of a sequence: a pattern or folder expanded (see
     :func:`~tiffzarr.io.expand_files`), a list as given; naturally sorted as
-    ``sort`` says (see :func:`open_sequence`).
+    ``sort`` says (see :func:`open_sequence`). With ``container``, the URLs of the
+    members ``files`` names (see :func:`~tiffzarr.io._zip.find_members`).
 
     >>> import asyncio
     >>> asyncio.run(sequence_files(["b10.tif", "b9.tif"], sort=True))
     ['b9.tif', 'b10.tif']
     """
-    if isinstance(files, str | os.PathLike):
-        location = os.fspath(files)
-        if not isinstance(location, str):
-            raise TypeError(f"files must be a str path, not {describe(files)}")
+    if container is not None:
+        names = _paths(files)
+        urls = await find_members(os.fspath(container), names, storage_options=storage_options)
+        sort = sort is not False if isinstance(names, str) else sort is True
+    elif isinstance(files, str | os.PathLike):
+        location = _paths(files)
+        assert isinstance(location, str)
         found = await expand_files(location, storage_options=storage_options)
         urls = [f.url for f in found]
         sort = sort is not False
-    elif isinstance(files, bytes) or not isinstance(files, Iterable):
-        raise TypeError(
-            f"files must be a path, URL, glob pattern or a list of paths, not {describe(files)}"
-        )
     else:
-        urls = []
-        for i, file in enumerate(files):
-            if not isinstance(file, str | os.PathLike):
-                raise TypeError(f"files[{i}] must be a path or URL, not {describe(file)}")
-            urls.append(os.fspath(file))
+        listed = _paths(files)
+        assert not isinstance(listed, str)
+        urls = listed
         sort = sort is True
     if not urls:
         raise ValueError("a sequence needs at least one file")
     return sorted(urls, key=natural_key) if sort else urls
+
+
+def _paths(files: object) -> str | list[str]:
+    """``files`` as one path or a list of them (``os.fspath`` of each); refuses others."""
+    if isinstance(files, str | os.PathLike):
+        location = os.fspath(files)
+        if not isinstance(location, str):
+            raise TypeError(f"files must be a str path, not {describe(files)}")
+        return location
+    if isinstance(files, bytes) or not isinstance(files, Iterable):
+        raise TypeError(
+            f"files must be a path, URL, glob pattern or a list of paths, not {describe(files)}"
+        )
+    urls = []
+    for i, file in enumerate(files):
+        if not isinstance(file, str | os.PathLike):
+            raise TypeError(f"files[{i}] must be a path or URL, not {describe(file)}")
+        urls.append(os.fspath(file))
+    return urls
+
+
+def _check_container(container: object, axestiled: object) -> None:
+    if container is not None and not isinstance(container, str | os.PathLike):
+        raise TypeError(f"container must be a path or URL of a ZIP, not {describe(container)}")
+    if axestiled is not None and not (
+        isinstance(axestiled, Mapping)
+        and all(_is_axis(a) for pair in axestiled.items() for a in pair)
+    ):
+        raise TypeError(
+            "axestiled must map grid axes to image axes (ints or letters), "
+            f"not {describe(axestiled)}"
+        )
+
+
+def _is_axis(axis: object) -> bool:
+    return isinstance(axis, str) or (isinstance(axis, int) and not isinstance(axis, bool))
+
+
+def _axis_number(axis: int | str, axes: str, what: str) -> int:
+    """The position of ``axis`` (a number, or a letter of ``axes``) among ``axes``.
+
+    >>> _axis_number("X", "YX", "image"), _axis_number(0, "TC", "grid")
+    (1, 0)
+    """
+    if isinstance(axis, int):
+        if not 0 <= axis < len(axes):
+            raise ValueError(f"axestiled: the {what} has no axis {axis} (its axes are {axes!r})")
+        return axis
+    if axes.count(axis) != 1:
+        many = "more than one axis" if axis in axes else "no axis"
+        raise ValueError(f"axestiled: {axis!r} names {many} of the {what} (axes {axes!r})")
+    return axes.index(axis)
 
 
 def _check_options(

@@ -5,8 +5,11 @@ it) or an in-memory ``{name: bytes}`` dict on ``127.0.0.1`` from a background
 thread, one thread per connection, with keep-alive, ``HEAD`` and
 ``Range: bytes=...`` requests (206 clipped at the end of the file, 416 when
 unsatisfiable; several ranges in one ``multipart/byteranges`` answer, or in any
-other shape real servers answer them with: see :data:`MultiRange`). It counts
-requests and bytes per path and can delay answers or break them on purpose.
+other shape real servers answer them with: see :data:`MultiRange`). A folder's
+URL answers with an HTML index page linking its files, as ``python -m
+http.server`` does, so fsspec's ``HTTPFileSystem`` can ``ls`` and ``glob`` it
+(see :mod:`tiffzarr.testing._listing`). It counts requests and bytes per path
+(listings too) and can delay answers or break them on purpose.
 
 >>> import http.client
 >>> with serve({"a.bin": b"0123456789"}) as server:
@@ -33,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
+from tiffzarr.testing._listing import folder_entries, index_page, member_entries
 from tiffzarr.testing._ranges import (
     MultiRange,
     multirange_mode,
@@ -70,13 +74,19 @@ _IDLE_TIMEOUT = 60.0  # longer than aiohttp's 15 s keep-alive, so clients close 
 
 
 class _Blob:
-    """A file to serve: in memory or on disk, read in chunks."""
+    """A file to serve: in memory or on disk, read in chunks; or a folder's index page."""
 
     def __init__(
-        self, data: bytes | None = None, path: Path | None = None, *, etag: str = ""
+        self,
+        data: bytes | None = None,
+        path: Path | None = None,
+        *,
+        etag: str = "",
+        content_type: str = "application/octet-stream",
     ) -> None:
         self.data = data
         self.path = path
+        self.content_type = content_type
         if data is not None:
             self.size = len(data)
             self.etag = etag
@@ -126,6 +136,8 @@ class RangeServer:
         Whether ``Range`` is honoured at all; when false every GET gets 200 and
         the whole file (as Python's ``http.server`` answers). May be changed while
         running.
+    peak_in_flight
+        The most requests answered at once so far (set it to 0 to measure anew).
     """
 
     def __init__(self, root_or_files: str | os.PathLike[str] | Mapping[str, bytes], /) -> None:
@@ -134,6 +146,9 @@ class RangeServer:
         self.ranges = True
         self.stats = ServerStats()
         self.faults = Faults()
+        self.peak_in_flight = 0
+        self._in_flight = 0
+        self._flight_lock = threading.Lock()
         self._files: dict[str, tuple[bytes, str]] | None = None  # data and ETag
         self._root: Path | None = None
         if isinstance(root_or_files, Mapping):
@@ -166,10 +181,14 @@ class RangeServer:
         return self.url_for(name)
 
     def lookup(self, name: str) -> _Blob | int:
-        """The file behind a request path, or the HTTP status refusing it."""
+        """The file behind a request path (a folder's index page for a folder), or the
+        HTTP status refusing it."""
         if self._files is not None:
             found = self._files.get(name)
-            return _Blob(data=found[0], etag=found[1]) if found is not None else 404
+            if found is not None:
+                return _Blob(data=found[0], etag=found[1])
+            entries = member_entries(list(self._files), name)
+            return 404 if entries is None else _index(name, entries)
         assert self._root is not None
         try:
             target = (self._root / name).resolve()
@@ -178,9 +197,23 @@ class RangeServer:
         if not target.is_relative_to(self._root):
             return 403
         try:
+            if target.is_dir():
+                return _index(name, folder_entries(target))
             return _Blob(path=target) if target.is_file() else 404
         except (OSError, ValueError):
             return 404
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count one request in flight while the block runs (see ``peak_in_flight``)."""
+        with self._flight_lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._flight_lock:
+                self._in_flight -= 1
 
     def wait(self, seconds: float) -> None:
         """Sleep, but wake up when the server stops."""
@@ -210,6 +243,11 @@ class RangeServer:
 
     def __repr__(self) -> str:
         return f"<RangeServer {self.url} serving {self._root or f'{len(self._files or {})} files'}>"
+
+
+def _index(folder: str, entries: list[str]) -> _Blob:
+    data, etag = _with_etag(index_page(folder, entries))
+    return _Blob(data=data, etag=etag, content_type="text/html; charset=utf-8")
 
 
 def _with_etag(data: bytes) -> tuple[bytes, str]:
@@ -307,10 +345,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
-        self._answer(body=True)
+        with self.server.app.answering():
+            self._answer(body=True)
 
     def do_HEAD(self) -> None:
-        self._answer(body=False)
+        with self.server.app.answering():
+            self._answer(body=False)
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
@@ -389,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         app = self.server.app
         headers = {
-            "Content-Type": "application/octet-stream",
+            "Content-Type": blob.content_type,
             "Accept-Ranges": "bytes" if app.ranges else "none",
             "Content-Length": str(stop - start),
             "ETag": blob.etag,
