@@ -95,6 +95,15 @@ def write(
     WriteError
         The target cannot be written; an older file of that name is untouched.
 
+    Notes
+    -----
+    When ``data`` is a dask array and the scheduler that ``data.compute()``
+    would use is a ``distributed`` Client, the pixels are computed and the
+    tiles encoded (pyramid levels too) on the client's workers, each chunk
+    once; only encoded bytes come back, and they are written in the same
+    order, so the file is the same as without the Client. Inside
+    ``dask.config.set(scheduler="threads")`` the work stays in this process.
+
     Examples
     --------
     >>> import dask.array as da, os, tempfile, tifffile

@@ -31,7 +31,14 @@ import numpy as np
 from tiffzarr.writer._geometry import Band, Geometry
 from tiffzarr.writer._shape import ShapeInfo
 
-__all__ = ["BandSource", "open_iterator_source", "open_source"]
+__all__ = [
+    "BandSource",
+    "dask_bounds",
+    "is_dask",
+    "open_chunked",
+    "open_iterator_source",
+    "open_source",
+]
 
 Position = tuple[int, int, int, int]
 Key = tuple[int, ...]
@@ -56,11 +63,9 @@ def open_source(
     if isinstance(data, np.ndarray):
         return _NumpySource(data, info.roles)
     shape = tuple(int(n) for n in data.shape)
-    if _is_dask(data):
-        if any(np.isnan(n) for c in data.chunks for n in c):
-            raise ValueError("the dask array has unknown chunk sizes; call compute_chunk_sizes()")
-        bounds = [np.cumsum((0, *c)).astype(np.int64) for c in data.chunks]
-        return _ChunkedSource(_dask_reader(data), bounds, info, geometry, prefetch=prefetch)
+    if is_dask(data):
+        reader = _dask_reader(data)
+        return _ChunkedSource(reader, dask_bounds(data), info, geometry, prefetch=prefetch)
     chunks = getattr(data, "shards", None) or getattr(data, "chunks", None)
     if not (isinstance(chunks, tuple) and len(chunks) == len(shape)):
         chunks = _band_chunks(shape, info.roles, geometry)
@@ -74,8 +79,27 @@ def _band_chunks(shape: tuple[int, ...], roles: str, geometry: Geometry) -> tupl
     return tuple(max(1, sizes.get(r, 1) or n) for n, r in zip(shape, roles, strict=True))
 
 
-def _is_dask(data: Any) -> bool:
+def is_dask(data: Any) -> bool:
+    """Whether ``data`` is a dask array (duck-typed: dask is not imported)."""
     return hasattr(data, "dask") and hasattr(data, "compute") and hasattr(data, "chunks")
+
+
+def dask_bounds(data: Any) -> list[np.ndarray]:
+    """The chunk boundaries of a dask array along each axis."""
+    if any(np.isnan(n) for c in data.chunks for n in c):
+        raise ValueError("the dask array has unknown chunk sizes; call compute_chunk_sizes()")
+    return [np.cumsum((0, *c)).astype(np.int64) for c in data.chunks]
+
+
+def open_chunked(
+    reader: Callable[[tuple[slice, ...]], np.ndarray],
+    bounds: list[np.ndarray],
+    info: ShapeInfo,
+    geometry: Geometry,
+    /,
+) -> _ChunkedSource:
+    """A source of chunk-aligned regions that ``reader`` returns, without prefetching."""
+    return _ChunkedSource(reader, bounds, info, geometry, prefetch=0)
 
 
 def _array_reader(data: Any) -> Callable[[tuple[slice, ...]], np.ndarray]:
@@ -212,6 +236,10 @@ class _ChunkedSource:
             tuple(opt[i] for opt, i in zip(options, index, strict=True))
             for index in np.ndindex(*map(len, options))
         ]
+
+    def regions(self, at: Band, /) -> list[tuple[slice, ...]]:
+        """The chunk-aligned regions that band ``at`` is cut from, in order."""
+        return [self._region(key) for key in self._key_list(self._pieces(at))]
 
     def _read(self, key: Key) -> np.ndarray:
         return self._reader(self._region(key))

@@ -6,12 +6,16 @@ each band also feeds the :class:`LevelChain`, whose reduced bands are cut and
 encoded the same way. Encoded segments arrive in submission order and are
 written by an :class:`Output`, which says where each landed; offsets and byte
 counts go to one :class:`SegmentTable` per level.
+
+A dask array whose scheduler is a ``distributed`` Client is streamed by
+:mod:`tiffzarr.writer._distributed` instead: the same bands, in the same order,
+computed and encoded on the cluster's workers.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -20,13 +24,13 @@ import numpy as np
 from tiffzarr.codecs import SegmentSpec, encode_segment, stored_nbytes
 from tiffzarr.errors import ChunkEncodeError, TiffZarrError
 from tiffzarr.writer._downsample import LevelChain
-from tiffzarr.writer._encode import Encoder
+from tiffzarr.writer._encode import Encoder, Job
 from tiffzarr.writer._geometry import Band, Geometry
 from tiffzarr.writer._ifds import SegmentTable
 from tiffzarr.writer._plan import SeriesPlan
 from tiffzarr.writer._source import BandSource, open_iterator_source, open_source
 
-__all__ = ["Output", "stream_series"]
+__all__ = ["Output", "plane_bands", "record_segment", "segment_jobs", "stream_series"]
 
 
 class Output(Protocol):
@@ -77,52 +81,90 @@ class _Series:
         self.specs = [plan.spec(i) for i in range(len(plan.levels))]
 
     def record(self, level: int, frame: int, index: int, data: bytes | None) -> None:
-        table = self.tables[level]
-        if data:
-            table.offsets[frame, index] = self.out.write(level, data)
-            table.counts[frame, index] = len(data)
+        record_segment(self.out, self.tables[level], data, level=level, frame=frame, index=index)
 
     def emit(self, level: int, at: Band, band: np.ndarray) -> None:
         """Cut a band of ``level`` into segments and submit them for encoding."""
-        geometry = self.plan.levels[level]
-        spec = self.specs[level]
-        frame = at.frame
-        first = geometry.first_segment(at.sample, at.z0, at.y0)
-        quality = self.plan.codec.level
-        if geometry.tile is not None:
-            width = geometry.tile[2]
-            for k, x0 in enumerate(range(0, geometry.width, width)):
-                label = f"segment {first + k} of page {frame} (level {level})"
-                job = functools.partial(_encode_tile, band, x0, spec, quality, label)
-                done = functools.partial(self.record, level, frame, first + k)
-                self.encoder.submit(job, done, nbytes=band.nbytes // max(1, band.shape[2] // width))
-            return
-        rows = geometry.rowsperstrip
-        for k, sy in enumerate(range(0, band.shape[1], rows)):
-            strip = band[:, sy : sy + rows]
-            part_spec = spec if strip.shape[1] == rows else replace(spec, shape=strip.shape)
-            label = f"segment {first + k} of page {frame} (level {level})"
-            job = functools.partial(_encode, strip, part_spec, quality, label)
-            done = functools.partial(self.record, level, frame, first + k)
-            self.encoder.submit(job, done, nbytes=strip.nbytes)
+        geometry, spec, quality = self.plan.levels[level], self.specs[level], self.plan.codec.level
+        jobs = segment_jobs(geometry, spec, at, band, level=level, quality=quality)
+        for index, job, nbytes in jobs:
+            done = functools.partial(self.record, level, at.frame, index)
+            self.encoder.submit(job, done, nbytes=nbytes)
 
     def plane(self, source: BandSource, frame: int, s: int, z0: int, z1: int) -> None:
         """Stream one sample plane and depth slab of a page, with its reduced levels."""
-        levels = self.plan.levels
-        chain = LevelChain(
-            [g.length for g in levels[1:]],
-            band_rows=[g.band_rows for g in levels[1:]],
-            method=self.plan.downsample,
-            nodata=self.plan.nodata,
-        )
-        for y0, y1 in levels[0].bands():
-            at = Band(frame, s, z0, z1, y0, y1)
-            band = source.band(at)
-            self.emit(0, at, band)
-            for level, ly0, reduced in chain.push(band):
-                self.emit(level, at._replace(y0=ly0, y1=ly0 + reduced.shape[1]), reduced)
-        for level, ly0, reduced in chain.finish():
-            self.emit(level, Band(frame, s, z0, z1, ly0, ly0 + reduced.shape[1]), reduced)
+        bands = plane_bands(self.plan, source.band, frame=frame, sample=s, z0=z0, z1=z1)
+        for level, at, band in bands:
+            self.emit(level, at, band)
+
+
+def record_segment(
+    out: Output, table: SegmentTable, data: bytes | None, /, *, level: int, frame: int, index: int
+) -> None:
+    """Write one encoded segment of ``level`` and note where it went (empty ones are skipped)."""
+    if data:
+        table.offsets[frame, index] = out.write(level, data)
+        table.counts[frame, index] = len(data)
+
+
+def segment_jobs(
+    geometry: Geometry,
+    spec: SegmentSpec,
+    at: Band,
+    band: np.ndarray,
+    /,
+    *,
+    level: int,
+    quality: float | None,
+) -> Iterator[tuple[int, Job, int]]:
+    """The segments of a band of ``level``: ``(index, encoding job, raw nbytes)`` in order."""
+    frame = at.frame
+    first = geometry.first_segment(at.sample, at.z0, at.y0)
+    if geometry.tile is not None:
+        width = geometry.tile[2]
+        nbytes = band.nbytes // max(1, band.shape[2] // width)
+        for k, x0 in enumerate(range(0, geometry.width, width)):
+            label = f"segment {first + k} of page {frame} (level {level})"
+            yield first + k, functools.partial(_encode_tile, band, x0, spec, quality, label), nbytes
+        return
+    rows = geometry.rowsperstrip
+    for k, sy in enumerate(range(0, band.shape[1], rows)):
+        strip = band[:, sy : sy + rows]
+        part_spec = spec if strip.shape[1] == rows else replace(spec, shape=strip.shape)
+        label = f"segment {first + k} of page {frame} (level {level})"
+        yield first + k, functools.partial(_encode, strip, part_spec, quality, label), strip.nbytes
+
+
+def plane_bands(
+    plan: SeriesPlan,
+    band_of: Callable[[Band], np.ndarray],
+    /,
+    *,
+    frame: int,
+    sample: int,
+    z0: int,
+    z1: int,
+) -> Iterator[tuple[int, Band, np.ndarray]]:
+    """The bands of every level of one sample plane and depth slab, in file order.
+
+    Base bands come from ``band_of``; each feeds the :class:`LevelChain`, whose
+    reduced bands follow as soon as they are complete.
+    """
+    levels = plan.levels
+    chain = LevelChain(
+        [g.length for g in levels[1:]],
+        band_rows=[g.band_rows for g in levels[1:]],
+        method=plan.downsample,
+        nodata=plan.nodata,
+    )
+    for y0, y1 in levels[0].bands():
+        at = Band(frame, sample, z0, z1, y0, y1)
+        band = band_of(at)
+        yield 0, at, band
+        for level, ly0, reduced in chain.push(band):
+            yield level, at._replace(y0=ly0, y1=ly0 + reduced.shape[1]), reduced
+    for level, ly0, reduced in chain.finish():
+        yield level, Band(frame, sample, z0, z1, ly0, ly0 + reduced.shape[1]), reduced
 
 
 def _source(plan: SeriesPlan) -> BandSource:
@@ -177,6 +219,13 @@ def stream_series(
     if plan.fill == "zeros":
         _zeros(plan, out, tables)
         return
+    if plan.fill == "data" and encoder_factory is None:
+        from tiffzarr.writer._distributed import cluster_client, stream_on_cluster  # a cycle
+
+        client = cluster_client(plan)
+        if client is not None:
+            stream_on_cluster(plan, out, tables, client=client)
+            return
     encoder = encoder_factory() if encoder_factory else Encoder(maxworkers=plan.maxworkers)
     with encoder:
         series = _Series(plan, out, tables, encoder)
