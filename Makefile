@@ -33,7 +33,7 @@ pytest: $(VENV)/.installed-test
 
 # the site is built into build/site; --strict turns every broken reference into a failure
 docs: $(VENV)/.installed-test
-	$(BIN)/mkdocs build --strict --quiet -f docs/mkdocs.yml
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -f docs/mkdocs.yml
 
 # every notebook executed headless, data generated, servers on 127.0.0.1 only
 notebooks: $(VENV)/.installed-test

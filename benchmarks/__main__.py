@@ -60,7 +60,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="raw samples (default <data-dir>/results.json)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per process")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--many-refs",
+        type=int,
+        metavar="N",
+        help="instead: write_many_references on N COGs (benchmarks/bench_refs.py; one"
+        " --latency, default 50; --out default benchmarks/RESULTS-refs.md)",
+    )
+    parser.add_argument(
+        "--distributed-write",
+        type=float,
+        metavar="SIZE_GB",
+        help="instead: write a generated SIZE_GB image on a LocalCluster (benchmarks/"
+        "bench_distributed.py; more options there; results in benchmarks/RESULTS-write.md)",
+    )
     args = parser.parse_args(argv)
+    if args.distributed_write is not None:
+        return args
+    if args.many_refs is not None:
+        if args.latency is not None and (len(args.latency) != 1 or None in args.latency):
+            parser.error("--many-refs takes one --latency in ms")
+        return args
     quick = args.quick
     args.runs = args.runs or (1 if quick else 5)
     args.latency = args.latency if args.latency is not None else ([0] if quick else [0, 20, 50])
@@ -79,6 +99,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    if args.distributed_write is not None:
+        from benchmarks import bench_distributed
+
+        size = str(args.distributed_write)
+        return bench_distributed.main([size], command=f"python -m benchmarks {shlex.join(argv)}")
+    if args.many_refs is not None:
+        from benchmarks import bench_refs
+
+        latency = ["--latency", str(args.latency[0])] if args.latency else []
+        out = ["--out", str(args.out)] if args.out else []
+        return bench_refs.main(["--files", str(args.many_refs), *latency, *out])
     chosen = [d for d in datasets(quick=args.quick) if not args.datasets or d.name in args.datasets]
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     say(f"data sets in {args.data_dir} ...")

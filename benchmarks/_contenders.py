@@ -7,7 +7,8 @@ and return the 64-segment window or the whole level-0 array as numpy (samples
 last, like tifffile); ``*_local`` opens and reads a local file in one go.
 
 - **tiffzarr**: ``tiffzarr.open_store(series=0, level=0)`` + ``zarr.open_array(mode="r")``,
-  zarr slicing.
+  zarr slicing. **tiffzarr direct**: the same store, read whole without zarr
+  (``tiffzarr.store._direct.read_direct``: the whole read planned, decoded into the output).
 - **tifffile**: ``TiffFile(fsspec.open(url).open())`` (``TiffFile(path)`` for local
   files) + ``.series``; windows through tifffile's own zarr store (``aszarr``), full
   reads with ``series.asarray()``. tifffile resolves an OME-TIFF file set from local
@@ -30,9 +31,22 @@ last, like tifffile); ``*_local`` opens and reads a local file in one go.
 
 File sequences: tiffzarr opens the whole sequence as one store
 (:func:`tiffzarr.open_sequence`: it parses the first file) and slices it;
-the peers have no remote sequence reader, so their "open" opens the first file
+the plain peers have no sequence store, so their "open" opens the first file
 and their window/read tasks read 64/all files, tifffile concurrently
-(:data:`SEQ_CONCURRENCY` in flight), GDAL one file after the other.
+(:data:`SEQ_CONCURRENCY` in flight), GDAL one file after the other. Two peers
+read sequences only (:data:`SEQUENCE_READERS`):
+
+- **tifffile sequence**: tifffile's own zarr store over a file sequence,
+  ``FileSequence(imread, files, pattern="").aszarr(ioworkers=...)``
+  (``TiffSequence(paths).aszarr(...)`` locally; over HTTP ``imread`` is
+  ``tifffile.imread(fsspec.open(url))``, as ``TiffSequence`` opens local paths only);
+  its open reads the first file (for the shape and dtype), zarr reads one file per chunk,
+  :data:`SEQ_CONCURRENCY` at a time.
+- **kerchunk**: ``kerchunk.tiff.tiff_to_zarr(url)`` per file (tifffile over fsspec;
+  :data:`REFERENCE_CONCURRENCY` files at a time, kerchunk itself has no concurrency),
+  each set nested as an array ``image``, combined with ``MultiZarrToZarr(concat_dims=["T"],
+  coo_map={"T": "INDEX"})`` and opened with zarr on fsspec's reference filesystem; that is
+  its open, and zarr reads the chunks through it.
 
 OME-TIFF file sets: every contender opens the first (master) file; tiffzarr and
 tifffile (local paths only) resolve the whole set from its XML, GDAL and async-tiff
@@ -68,6 +82,8 @@ __all__ = [
 
 SEQ_CONCURRENCY = 10
 """Files tifffile reads at once (``ioworkers``; zarr's default concurrency)."""
+REFERENCE_CONCURRENCY = 64
+"""Files kerchunk makes references for at once (threads; as many as tiffzarr parses at once)."""
 
 GDAL_ENV = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -85,6 +101,9 @@ SLIDES = ("cog", *SLIDE_DATASETS)
 """The data sets the slide readers (tiffslide, openslide) read: RGB, JPEG, pyramids."""
 SLIDE_READERS = ("tiffslide", "openslide")
 """Contenders that read whole slides only (:data:`SLIDES`), regions rather than arrays."""
+SEQUENCE_READERS = ("tifffile-seq", "kerchunk")
+"""Contenders that read file sequences only."""
+SEQUENCES_ONLY = "reads file sequences only"
 OPENSLIDE_LOCAL = "openslide reads local paths only"
 
 
@@ -186,6 +205,25 @@ def tiffzarr_local(job: Job) -> numpy.ndarray:
     return tiffzarr_read(tiffzarr_open(job), job)
 
 
+def tiffzarr_direct_open(job: Job) -> Any:
+    import tiffzarr
+
+    if job.dataset.kind == "sequence":
+        return tiffzarr.open_sequence(job.files())
+    return tiffzarr.open_store(job.target, series=0, level=0)
+
+
+def tiffzarr_direct_read(store: Any, job: Job) -> numpy.ndarray:
+    from tiffzarr.store._direct import read_direct_sync
+
+    array = read_direct_sync(store)
+    return array[(*_lead(array, job.dataset), Ellipsis)]
+
+
+def tiffzarr_direct_local(job: Job) -> numpy.ndarray:
+    return tiffzarr_direct_read(tiffzarr_direct_open(job), job)
+
+
 # -- tifffile ---------------------------------------------------------------------
 
 
@@ -269,6 +307,57 @@ def tifffile_zarr_local(job: Job) -> numpy.ndarray:
     import zarr
 
     return numpy.asarray(zarr.open(tifffile.imread(job.target, aszarr=True), mode="r")[...])
+
+
+def _sequence_only(job: Job) -> None:
+    if job.dataset.kind != "sequence":
+        raise NotApplicable(SEQUENCES_ONLY)
+
+
+def tifffile_seq_open(job: Job) -> Any:
+    import tifffile
+    import zarr
+
+    _sequence_only(job)
+    if job.remote:
+        files = tifffile.FileSequence(_tifffile_url, job.files(), pattern="")
+    else:
+        files = tifffile.TiffSequence(job.files(), pattern="")
+    return zarr.open(files.aszarr(ioworkers=SEQ_CONCURRENCY), mode="r")
+
+
+def kerchunk_open(job: Job) -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import fsspec
+    import zarr
+    from kerchunk.combine import MultiZarrToZarr
+    from kerchunk.tiff import tiff_to_zarr
+    from zarr.storage import FsspecStore
+
+    _sequence_only(job)
+
+    def nested(url: str) -> dict[str, Any]:  # MultiZarrToZarr combines arrays of groups
+        refs = tiff_to_zarr(url)
+        return {".zgroup": '{"zarr_format": 2}', **{f"image/{k}": v for k, v in refs.items()}}
+
+    with ThreadPoolExecutor(REFERENCE_CONCURRENCY) as pool:
+        parts = list(pool.map(nested, job.files()))
+    combined = MultiZarrToZarr(
+        parts,
+        concat_dims=["T"],
+        coo_map={"T": "INDEX"},
+        remote_protocol="http" if job.remote else "file",
+    ).translate()
+    fs = fsspec.filesystem(
+        "reference",
+        fo=combined,
+        remote_protocol="http" if job.remote else "file",
+        remote_options={"asynchronous": True} if job.remote else None,
+        asynchronous=True,
+    )
+    store = FsspecStore(fs, read_only=True, path="")
+    return zarr.open_group(store, mode="r", zarr_format=2)["image"]
 
 
 # -- GDAL (rasterio) ---------------------------------------------------------------
@@ -472,6 +561,14 @@ _CONTENDERS = [
         tiffzarr_local,
     ),
     Contender(
+        "tiffzarr-direct",
+        "tiffzarr direct",
+        ("tiffzarr",),
+        tiffzarr_direct_open,
+        read=tiffzarr_direct_read,
+        local=tiffzarr_direct_local,
+    ),
+    Contender(
         "tifffile",
         "tifffile + fsspec",
         ("tifffile", "fsspec", "zarr", "aiohttp"),
@@ -485,6 +582,22 @@ _CONTENDERS = [
         "tifffile aszarr",
         ("tifffile", "zarr"),
         local=tifffile_zarr_local,
+    ),
+    Contender(
+        "tifffile-seq",
+        "tifffile sequence",
+        ("tifffile", "fsspec", "zarr", "aiohttp"),
+        tifffile_seq_open,
+        tiffzarr_window,
+        tiffzarr_read,
+    ),
+    Contender(
+        "kerchunk",
+        "kerchunk",
+        ("kerchunk.tiff", "kerchunk.combine", "fsspec", "zarr", "aiohttp"),
+        kerchunk_open,
+        tiffzarr_window,
+        tiffzarr_read,
     ),
     Contender(
         "gdal",
@@ -516,13 +629,22 @@ _CONTENDERS = [
 CONTENDERS = {c.name: c for c in _CONTENDERS}
 """Every contender by name."""
 
-LOCAL_CONTENDERS = ("tiffzarr", "tifffile", "tifffile-zarr", "gdal", "async-tiff")
-REMOTE_CONTENDERS = ("tiffzarr", "tifffile", "gdal", "async-tiff")
+LOCAL_CONTENDERS = (
+    "tiffzarr",
+    "tiffzarr-direct",
+    "tifffile",
+    "tifffile-zarr",
+    "gdal",
+    "async-tiff",
+)
+REMOTE_CONTENDERS = ("tiffzarr", "tiffzarr-direct", "tifffile", "gdal", "async-tiff")
 
 
 def applicable(contender: str, ds: Dataset, task: str, *, remote: bool = True) -> str | None:
     """Why ``contender`` cannot do ``task`` on ``ds`` (None when it can), known beforehand;
     ``remote``: over HTTP (else from local paths)."""
+    if contender in SEQUENCE_READERS and ds.kind != "sequence":
+        return f"{contender} {SEQUENCES_ONLY}"
     if contender in SLIDE_READERS:
         if ds.name not in SLIDES:
             return f"{contender} reads the RGB slides here ({', '.join(SLIDES)})"

@@ -119,10 +119,11 @@ def _centred(size: int, length: int) -> tuple[int, int]:
 
 
 def datasets(*, quick: bool = False) -> list[Dataset]:
-    """The ten data sets, full size or (``quick``) tiny (slides: :mod:`benchmarks._slides`)."""
+    """The eleven data sets, full size or (``quick``) tiny (slides: :mod:`benchmarks._slides`)."""
     big, mid, tile = (2048, 2048, 128) if quick else (16384, 8192, 512)
     pages, page_shape = (80, (32, 24)) if quick else (500, (256, 200))
     nfiles, file_shape = (80, (32, 32)) if quick else (500, (256, 256))
+    many, small = (200, (16, 16)) if quick else (10_000, (64, 64))
     levels = 2 if quick else 4
     rps = 16
     out = []
@@ -217,6 +218,21 @@ def datasets(*, quick: bool = False) -> list[Dataset]:
             True,
             {"files": nfiles, "file_shape": file_shape},
             files=tuple(f"seq/frame_{i:04d}.tif" for i in range(nfiles)),
+        )
+    )
+    out.append(
+        Dataset(
+            "seq10k",
+            "seq10k",
+            "sequence",
+            f"{many} files, uint16 {small[0]}x{small[1]}, uncompressed (tifffile)",
+            (many, *small),
+            "uint16",
+            (1, *small),
+            (_centred(many, WINDOW_SEGMENTS),),
+            True,
+            {"files": many, "file_shape": small},
+            files=tuple(f"seq10k/frame_{i:05d}.tif" for i in range(many)),
         )
     )
     out += [_imagej(quick), _omeset(quick)]
@@ -528,6 +544,7 @@ _WRITERS = {
     "ome": _write_ome,
     "lzw": _write_lzw,
     "seq": _write_seq,
+    "seq10k": _write_seq,
     "imagej": _write_imagej,
     "omeset": _write_omeset,
     "svs": _write_svs,

@@ -286,6 +286,13 @@ def table(results: list[dict[str, Any]], command: str, args: argparse.Namespace)
     return "\n".join(lines) + "\n"
 
 
+def _later_sections(path: Path) -> str:
+    """The ``##`` sections that other benchmarks keep in ``path`` (bench_distributed's)."""
+    old = path.read_text() if path.exists() else ""
+    start = old.find("\n## ")
+    return "" if start < 0 else old[start:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_write",
@@ -320,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{case}: {result['seconds']:.2f} s, peak RSS {rss:.0f} MiB", flush=True)
                 results.append(result)
     text = table([_summary(results) for results in runs.values()], command.strip(), args)
-    Path(args.results).write_text(text)
+    Path(args.results).write_text(text + _later_sections(Path(args.results)))
     print(text)
     return 0
 
