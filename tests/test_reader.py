@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import warnings
 
@@ -9,6 +10,7 @@ import fsspec
 import numpy as np
 import pytest
 import tifffile
+import zarr.api.asynchronous
 
 import tiffzarr
 from tests.conftest import CORPUS, manifest, require
@@ -115,3 +117,24 @@ def test_cog_ghost_area_is_reported(tmp_path, edited: bool) -> None:  # type: ig
         assert index.flags == {"cog", "block-leaders"}
         assert not index.warnings
     assert ("block-leaders" in describe(index)["flags"]) is not edited
+
+
+async def test_local_open_needs_no_worker_thread(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A local file is parsed and opened by zarr on the event loop: its size and header
+    are read where they are asked for (a hop to a thread costs more, and the first one
+    starts the thread pool)."""
+    path = tmp_path / "a.tif"
+    tifffile.imwrite(path, np.zeros((256, 256), "uint16"), tile=(64, 64), compression="zlib")
+    loop = asyncio.get_running_loop()
+    hops = []
+    submit = loop.run_in_executor
+
+    def counted(executor, func, *args):  # type: ignore[no-untyped-def]
+        hops.append(func)
+        return submit(executor, func, *args)
+
+    monkeypatch.setattr(loop, "run_in_executor", counted)
+    store = await tiffzarr.api.asynchronous.open_store(str(path), series=0, level=0)
+    array = await zarr.api.asynchronous.open_array(store=store, mode="r")
+    assert array.shape == (256, 256)
+    assert hops == []

@@ -16,6 +16,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -205,6 +206,10 @@ LAYOUT_TAGS = (256, 257, 258, 259, 262, 266, 277, 278, 284, 317, 322, 323, 338, 
 """The tags a page's layout depends on."""
 
 
+KeyValue: TypeAlias = int | float | str | bytes | tuple[Any, ...]
+"""A tag value as a layout's key holds it: arrays as tuples of their items."""
+
+
 def page_layout(tags: Mapping[int, TagValue], /, *, nsegments: int | None = None) -> PageLayout:
     """Build a :class:`PageLayout` from decoded tag values (code → value).
 
@@ -212,7 +217,7 @@ def page_layout(tags: Mapping[int, TagValue], /, *, nsegments: int | None = None
     it must cover the segments the geometry implies. Pages with equal layout
     tags share one layout object.
     """
-    key = tuple(
+    key: tuple[tuple[int, KeyValue], ...] = tuple(
         (code, tuple(v.tolist()) if isinstance(v, np.ndarray) else v)
         for code in LAYOUT_TAGS
         if (v := tags.get(code)) is not None
@@ -227,11 +232,8 @@ def page_layout(tags: Mapping[int, TagValue], /, *, nsegments: int | None = None
 
 
 @functools.lru_cache(maxsize=256)
-def _layout_from_key(key: tuple[tuple[int, object], ...]) -> PageLayout:
-    tags: dict[int, TagValue] = {
-        code: np.asarray(v) if isinstance(v, tuple) else v  # type: ignore[misc]
-        for code, v in key
-    }
+def _layout_from_key(key: tuple[tuple[int, KeyValue], ...]) -> PageLayout:
+    tags = dict(key)
     width = _uint(tags, 256, required=True)
     length = _uint(tags, 257, required=True)
     depth = _uint(tags, 32997, default=1)
@@ -278,7 +280,7 @@ def _layout_from_key(key: tuple[tuple[int, object], ...]) -> PageLayout:
         compression=compression,
         predictor=_uint(tags, 317, default=1),
         fillorder=_uint(tags, 266, default=1),
-        extrasamples=tuple(int(v) for v in np.atleast_1d(tags.get(338, ()))),
+        extrasamples=tuple(int(v) for v in _items(tags.get(338, ()))),
         tiled=tiled,
         tile=tile,
         subsampling=_subsampling(tags, photometric),
@@ -297,18 +299,23 @@ def _ceildiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _items(value: KeyValue) -> tuple[Any, ...]:
+    """The items of a tag's value (one for a scalar)."""
+    return value if isinstance(value, tuple) else (value,)
+
+
 def _uint(
-    tags: Mapping[int, TagValue], code: int, *, default: int | None = None, required: bool = False
+    tags: Mapping[int, KeyValue], code: int, *, default: int | None = None, required: bool = False
 ) -> int:
     if code not in tags:
         if required or default is None:
             raise TiffFormatError("required tag is missing", tag=code)
         return default
     value = tags[code]
-    if isinstance(value, np.ndarray):
-        if value.size == 0 or value.dtype.kind not in "iu":
+    if isinstance(value, tuple):
+        if not _integers(value):
             raise TiffFormatError("tag must hold an integer", tag=code)
-        value = value.flat[0].item()
+        value = value[0]
     if isinstance(value, bool) or not isinstance(value, int):
         raise TiffFormatError(f"tag must hold an integer, not {type(value).__name__}", tag=code)
     if value < 0:
@@ -316,15 +323,20 @@ def _uint(
     return value
 
 
-def _rows_per_strip(tags: Mapping[int, TagValue], length: int) -> int:
+def _integers(values: tuple[Any, ...]) -> bool:
+    """Whether ``values`` (the items of one array, all of one type) are integers."""
+    return bool(values) and isinstance(values[0], int) and not isinstance(values[0], bool)
+
+
+def _rows_per_strip(tags: Mapping[int, KeyValue], length: int) -> int:
     """RowsPerStrip; missing or given per strip (count > 1) means one strip."""
     value = tags.get(278)
-    if value is None or (isinstance(value, np.ndarray) and value.size > 1):
+    if value is None or (isinstance(value, tuple) and len(value) > 1):
         return max(1, length)
     return _uint(tags, 278)
 
 
-def _ojpeg_defaults(tags: Mapping[int, TagValue]) -> Mapping[int, TagValue]:
+def _ojpeg_defaults(tags: Mapping[int, KeyValue]) -> dict[int, KeyValue]:
     """Old-style JPEG files often omit tags; fill them in as libtiff does."""
     fixed = dict(tags)
     if fixed.get(262, Photometric.RGB) == Photometric.RGB:
@@ -335,26 +347,25 @@ def _ojpeg_defaults(tags: Mapping[int, TagValue]) -> Mapping[int, TagValue]:
     return fixed
 
 
-def _uniform(tags: Mapping[int, TagValue], code: int, samples: int, *, default: int) -> int:
+def _uniform(tags: Mapping[int, KeyValue], code: int, samples: int, *, default: int) -> int:
     """A per-sample tag whose values must all be equal (BitsPerSample, SampleFormat).
 
     Values beyond the number of samples are ignored (some writers store more).
     """
     value = tags.get(code, default)
-    if isinstance(value, np.ndarray):
+    if isinstance(value, tuple):
         value = value[:samples]
-        if value.size == 0 or value.dtype.kind not in "iu":
+        if not _integers(value):
             raise TiffFormatError("tag must hold integers", tag=code)
-        if np.any(value != value.flat[0]):
-            raise UnsupportedError(f"samples of different types {value.tolist()}", tag=code)
+        if any(v != value[0] for v in value):
+            raise UnsupportedError(f"samples of different types {list(value)}", tag=code)
     return _uint({code: value}, code)
 
 
-def _subsampling(tags: Mapping[int, TagValue], photometric: int | None) -> tuple[int, int]:
+def _subsampling(tags: Mapping[int, KeyValue], photometric: int | None) -> tuple[int, int]:
     if photometric != Photometric.YCBCR:
         return (1, 1)
-    value = tags.get(530, np.array([2, 2]))
-    pair = np.atleast_1d(np.asarray(value))
-    if pair.size != 2 or not all(int(v) in (1, 2, 4) for v in pair):
-        raise TiffFormatError(f"YCbCrSubSampling {pair.tolist()} is invalid", tag=530)
+    pair = _items(tags.get(530, (2, 2)))
+    if len(pair) != 2 or not all(int(v) in (1, 2, 4) for v in pair):
+        raise TiffFormatError(f"YCbCrSubSampling {list(pair)} is invalid", tag=530)
     return (int(pair[0]), int(pair[1]))

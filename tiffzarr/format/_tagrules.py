@@ -79,11 +79,10 @@ def entry_problem(entry: TagEntry, /) -> str | None:
     rule = TAG_RULES.get(entry.code)
     if rule is None or entry.datatype is None:
         return None
-    name = tag_name(entry.code)
     if entry.datatype.name not in _TYPES[rule.kind]:
-        return f"{name} holds {entry.datatype.name} values, not {rule.kind}"
+        return f"{tag_name(entry.code)} holds {entry.datatype.name} values, not {rule.kind}"
     if rule.number is not None and entry.count != rule.number:
-        return f"{name} holds {entry.count} values, not {rule.number}"
+        return f"{tag_name(entry.code)} holds {entry.count} values, not {rule.number}"
     if entry.count < 1:
-        return f"{name} holds no value"
+        return f"{tag_name(entry.code)} holds no value"
     return None

@@ -57,6 +57,7 @@ class PagesBuilder:
         if draft is not None:
             differing = _differing(draft, page)
             if differing is not None:
+                draft.begin()
                 draft.append(page, differing)
                 self._count += 1
                 return
@@ -67,7 +68,6 @@ class PagesBuilder:
         else:
             widths = (page.segments.offsets.count, page.segments.bytecounts.count)
             self._draft = _Draft(page, self._count, codes, widths)
-            self._draft.append(page, {})
         self._count += 1
 
     def add_predicted(self, prediction: Prediction, steps: Steps | None, /) -> bool:
@@ -84,6 +84,7 @@ class PagesBuilder:
         )
         if rows is None:
             return False
+        draft.begin()
         draft.extend(rows)
         self._last = None
         self._count += prediction.count
@@ -93,7 +94,7 @@ class PagesBuilder:
         draft, self._draft = self._draft, None
         if draft is None:
             return
-        if draft.n == 1:
+        if draft.n == 0:  # no other page joined it
             self._single.append(draft.proto)
             return
         if self._single:
@@ -218,6 +219,11 @@ class _Draft:
 
     def _raw(self, code: int) -> int:
         return int.from_bytes(self.proto.ifd.entries[code].inline, "little")
+
+    def begin(self) -> None:
+        """Take in the first page, once another joins it (a page alone stays single)."""
+        if self.n == 0:
+            self.append(self.proto, {})
 
     def _vary(self, code: int) -> None:
         if code not in self.codes:

@@ -409,9 +409,11 @@ async def _read_blocks(
 async def _settle(running: dict[asyncio.Future[None], int]) -> None:
     """Wait for one of the ``running`` blocks to finish; raise the first failure."""
     done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+    # every failure retrieved; the first raised is that of the block started first (a
+    # file's check precedes its pixels), whatever order the set of finished tasks has
+    errors = [task.exception() for task in running if task in done]
     for task in done:
         del running[task]
-    errors = [task.exception() for task in done]  # every failure retrieved
     for error in errors:
         if error is not None:
             raise error

@@ -171,9 +171,8 @@ def build_hierarchy(
         chosen = _chosen(index, series, level)
         array = chosen.level(level, squeeze=squeeze)
         attrs = _described(chosen, array.axes)
-        if chosen.geo is not None:
-            base = chosen.level(0, squeeze=squeeze)
-            attrs.update(geo_array_attrs(chosen.geo, base, array, standalone=True))
+        if chosen.geo is not None:  # level 0 as stored: a squeeze keeps its plane
+            attrs.update(geo_array_attrs(chosen.geo, chosen.levels[0], array, standalone=True))
         return Hierarchy({}, {"": replace(array, attrs={**array.attrs, **attrs})})
     files: dict[str, bytes] = {}
     if series is not None:

@@ -46,7 +46,7 @@ def _fill(arr: ArrayModel, fill_value: float | int | None, zarr_format: ZarrForm
     if value is None:
         if zarr_format == 2:
             return None  # xarray would mask 0 and turn integers into floats
-        value = np.zeros((), arr.dtype).item()
+        return _json_number(np.zeros((), arr.dtype).item())
     return _json_number(np.asarray(value).astype(arr.dtype).item())
 
 
