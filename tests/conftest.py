@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +20,27 @@ def shared_dir(name: str, env: str) -> Path | None:
     """``../shared/<name>`` beside the repository, or the folder named by ``$env``."""
     path = Path(os.environ[env]) if env in os.environ else ROOT.parent / "shared" / name
     return path if (path / "MANIFEST.tsv").is_file() else None
+
+
+@contextlib.contextmanager
+def local_cluster(n_workers: int = 2) -> Iterator[Any]:
+    """A dask.distributed ``Client`` of ``n_workers`` single-threaded worker processes,
+    everything on 127.0.0.1 (the scheduler's HTTP routes on a free port, no dashboard)."""
+    from dask.distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
 
 
 CORPUS = shared_dir("corpus", "TIFFZARR_CORPUS")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import re
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from zarr.storage import FsspecStore
 import tiffzarr
 import tiffzarr.api.asynchronous as tza
 from benchmarks.bench_refs import CountingServer
+from tests.conftest import local_cluster
 from tiffzarr.errors import SourceNotFoundError, TiffFormatError
 
 COUNT = 200
@@ -216,22 +216,13 @@ def test_bad_options_are_named_before_anything_is_read(
 def test_dask_workers_write_the_same_references(
     fresh: CountingServer, cogs: dict[str, bytes], tmp_path: Path
 ) -> None:
-    from dask.distributed import Client, LocalCluster, get_task_stream
+    from dask.distributed import get_task_stream
 
     sources = urls(fresh, list(cogs)[:60])
     here = tiffzarr.write_many_references(sources, str(tmp_path / "here"))
     fresh.reset()
     with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # its HTTP routes: any port
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
+        local_cluster() as client,
         get_task_stream(client) as stream,
     ):
         there = tiffzarr.write_many_references(sources, str(tmp_path / "there"), client="auto")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import gc
 import io
-import logging
 import os
 import pickle
 import tracemalloc
@@ -31,9 +30,10 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from dask.distributed import Client, LocalCluster
+from dask.distributed import Client
 
 import tiffzarr
+from tests.conftest import local_cluster
 from tiffzarr.model import FileCheck
 from tiffzarr.testing import serve
 
@@ -185,17 +185,7 @@ def test_a_predicted_file_takes_under_1_kb(memory_files: fsspec.AbstractFileSyst
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as running,
-    ):
+    with local_cluster() as running:
         yield running
 
 

@@ -7,7 +7,6 @@ as the same tiffzarr error, location included.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +15,10 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from dask.distributed import Client, LocalCluster
+from dask.distributed import Client
 
 import tiffzarr
+from tests.conftest import local_cluster
 from tiffzarr.errors import TiffFormatError
 from tiffzarr.testing import RangeServer, serve
 
@@ -28,16 +28,7 @@ DATA = (np.arange(3 * 100 * 90, dtype="uint16").reshape(3, 100, 90, 1) * 11) % 6
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as running,
-    ):
+    with local_cluster() as running:
         yield running
 
 

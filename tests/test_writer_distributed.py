@@ -18,6 +18,7 @@ import pytest
 import tifffile
 
 import tiffzarr
+from tests.conftest import local_cluster
 from tiffzarr.writer import _distributed, _stream
 
 distributed = pytest.importorskip("distributed")
@@ -62,16 +63,7 @@ def _pids(log: Path) -> set[int]:
 
 @pytest.fixture(scope="module")
 def client() -> Any:
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
+    with local_cluster() as c:
         yield c
 
 

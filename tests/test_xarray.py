@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import subprocess
 import sys
 import warnings
@@ -23,11 +22,10 @@ import rioxarray
 import tifffile
 import xarray as xr
 import zarr
-from dask.distributed import Client, LocalCluster
 from rasterio.transform import Affine
 
 import tiffzarr
-from tests.conftest import CORPUS, TALLIES, manifest, require
+from tests.conftest import CORPUS, TALLIES, local_cluster, manifest, require
 from tiffzarr.errors import NotFoundError, SourceError, TiffZarrError
 from tiffzarr.model import GeoReference, GroundControlPoint, Series
 from tiffzarr.testing import RangeServer, serve
@@ -249,17 +247,7 @@ def test_storage_options_reach_the_parse_and_the_chunk_reads(server: RangeServer
 def test_datasets_pickle_to_distributed_workers(server: RangeServer) -> None:
     url = server.url_for("p.ome.tif")
     tree = xr.open_datatree(url, engine=ENGINE, chunks={})
-    with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(1) as client:
         server.stats.reset()
         full, half = client.compute([tree["0/0"]["image"].data, tree["0/1"]["image"].data])
         assert np.array_equal(full.result(), PYRAMID)
