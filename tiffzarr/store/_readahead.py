@@ -23,7 +23,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["READAHEAD_BYTES", "Readahead", "readahead_count"]
+__all__ = ["READAHEAD_BYTES", "Readahead", "chunk_coords", "chunk_index", "readahead_count"]
 
 READAHEAD_BYTES = 32 * 2**20
 """Decoded bytes of the chunks one prediction covers (at most 64 chunks, zarr's reads in flight)."""
@@ -137,3 +137,24 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
     """Mark a failed prefetch as seen: it raises again when (if) it is asked for."""
     if not future.cancelled():
         future.exception()
+
+
+def chunk_index(coords: tuple[int, ...], grid: tuple[int, ...]) -> int:
+    """The C-order index of chunk ``coords`` in ``grid``.
+
+    >>> chunk_index((1, 2), (3, 4)), chunk_coords(6, (3, 4))
+    (6, (1, 2))
+    """
+    index = 0
+    for c, n in zip(coords, grid, strict=True):
+        index = index * n + c
+    return index
+
+
+def chunk_coords(index: int, grid: tuple[int, ...]) -> tuple[int, ...]:
+    """The chunk coordinates of C-order ``index`` in ``grid`` (see :func:`chunk_index`)."""
+    coords = []
+    for n in reversed(grid):
+        index, c = divmod(index, n)
+        coords.append(c)
+    return tuple(reversed(coords))

@@ -59,7 +59,7 @@ from tiffzarr.store._metadata import (
     metadata_documents,
     parse_chunk_key,
 )
-from tiffzarr.store._readahead import Readahead, readahead_count
+from tiffzarr.store._readahead import Readahead, chunk_coords, chunk_index, readahead_count
 from tiffzarr.store._write import check_writable
 
 __all__ = ["TiffStore"]
@@ -466,14 +466,14 @@ class TiffStore(Store):
         grid = array.grid
         planned = readahead.plan(
             path,
-            _linear(coords, grid),
+            chunk_index(coords, grid),
             tick=self._batcher().ticks,
             hit=pending is not None,
             count=readahead_count(array.codec.chunk_nbytes),
             size=math.prod(grid),
         )
         for index in planned:
-            at = _unravel(index, grid)
+            at = chunk_coords(index, grid)
             at_key = chunk_key(path, at, self.zarr_format)
             future = asyncio.ensure_future(self._chunk(at_key, array, at, None))
             if at_key == key:
@@ -570,27 +570,6 @@ class TiffStore(Store):
             if child not in seen:
                 seen.add(child)
                 yield child
-
-
-def _linear(coords: tuple[int, ...], grid: tuple[int, ...]) -> int:
-    """The C-order index of chunk ``coords`` in ``grid``.
-
-    >>> _linear((1, 2), (3, 4)), _unravel(6, (3, 4))
-    (6, (1, 2))
-    """
-    index = 0
-    for c, n in zip(coords, grid, strict=True):
-        index = index * n + c
-    return index
-
-
-def _unravel(index: int, grid: tuple[int, ...]) -> tuple[int, ...]:
-    """The chunk coordinates of C-order ``index`` in ``grid`` (see :func:`_linear`)."""
-    coords = []
-    for n in reversed(grid):
-        index, c = divmod(index, n)
-        coords.append(c)
-    return tuple(reversed(coords))
 
 
 def _clip(byte_range: ByteRequest | None, size: int) -> tuple[int, int]:
