@@ -20,7 +20,13 @@ from tiffzarr.model._segments import (
     TagArray,
     load_segments,
 )
-from tiffzarr.model._sequence import MosaicManifest, grid_files, predicted_file, tile_files
+from tiffzarr.model._sequence import (
+    FileCell,
+    MosaicManifest,
+    grid_files,
+    predicted_file,
+    tile_files,
+)
 from tiffzarr.model._series import AxisScale, Channel, Series
 from tiffzarr.model._views import SQUEEZE_KEEP, squeeze_array, squeezed_dims, transpose_array
 
@@ -54,6 +60,7 @@ __all__ = [
     "Transform",
     "array_from_pages",
     "format_path",
+    "FileCell",
     "grid_files",
     "load_segments",
     "page_layouts",

@@ -14,12 +14,13 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tiffzarr.errors import TiffFormatError
 from tiffzarr.model._array import ArrayModel, ChunkManifest, whole_page_chunks
 from tiffzarr.model._segments import FileCheck, FileReference, SegmentTable, TagArray
 
-__all__ = ["MosaicManifest", "grid_files", "predicted_file", "tile_files"]
+__all__ = ["FileCell", "MosaicManifest", "grid_files", "predicted_file", "tile_files"]
 
 
 def _same_image(first: ArrayModel, other: ArrayModel, url: str) -> None:
@@ -41,43 +42,45 @@ def _same_image(first: ArrayModel, other: ArrayModel, url: str) -> None:
 
 
 def grid_files(
-    cells: Sequence[ArrayModel | None], /, *, shape: tuple[int, ...], axes: str
+    cells: Sequence[ArrayModel | FileCell | None], /, *, shape: tuple[int, ...], axes: str
 ) -> ArrayModel:
     """One array over the arrays of files laid out in a grid of ``shape`` along ``axes``.
 
-    ``cells`` holds each cell's array in C order, ``None`` for a cell without a
-    file (its chunks are fill). The array's shape is the grid's followed by the
-    files' image shape; each chunk is still one segment of one file. Each array
-    must come from one file (one URL) and have the first one's shape, dtype,
-    chunks, axes and codec; the first mismatch raises
+    ``cells`` holds each cell's array in C order (or a :class:`FileCell` predicted
+    from the first array), ``None`` for a cell without a file (its chunks are
+    fill). The array's shape is the grid's followed by the files' image shape;
+    each chunk is still one segment of one file. Each array must come from one
+    file (one URL) and have the first one's shape, dtype, chunks, axes and codec;
+    the first mismatch raises
     :class:`~tiffzarr.errors.TiffFormatError` naming the file.
     """
-    arrays = [a for a in cells if a is not None]
-    if not arrays:
-        raise ValueError("a sequence needs at least one file")
+    present = [_cell(a) for a in cells if a is not None]
+    first = next((a for a in cells if isinstance(a, ArrayModel)), None)
+    if first is None:
+        raise ValueError("a sequence needs at least one file read, not only predicted ones")
     if len(cells) != math.prod(shape) or len(axes) != len(shape):
         raise ValueError(f"{len(cells)} cells along {axes!r} do not fill a grid of {shape}")
-    first = arrays[0]
-    for array in arrays:
-        if len(array.manifest.urls) != 1:
-            raise ValueError("each array of a sequence must come from one file")
-        _same_image(first, array, array.manifest.urls[0])
+    for array in cells:
+        if isinstance(array, ArrayModel):
+            if len(array.manifest.urls) != 1:
+                raise ValueError("each array of a sequence must come from one file")
+            _same_image(first, array, array.manifest.urls[0])
     m = first.manifest
     pages = math.prod(m.page_grid)
     tables: list[SegmentTable | None] = []
     sources: list[int] = []
-    present = 0  # the files before this cell: the index of its URL
+    number = 0  # the files before this cell: the index of its URL
     for a in cells:
         if a is None:
             tables += [None] * pages
             sources += [0] * pages
         else:
-            tables += a.manifest.tables
-            sources += [present] * pages
-            present += 1
+            tables += _cell(a).tables
+            sources += [number] * pages
+            number += 1
     k = len(shape)
     manifest = ChunkManifest(
-        urls=tuple(a.manifest.urls[0] for a in arrays),
+        urls=tuple(cell.url for cell in present),
         layout=m.layout,
         page_grid=(*shape, *m.page_grid),
         page_dims=(*range(k), *(d + k for d in m.page_dims)),
@@ -95,6 +98,12 @@ def grid_files(
         dim_names=_new_names(axes, first.dims) + first.dims,  # the image's keep theirs
         order=(*range(k), *(d + k for d in first.order)) if first.order else (),
     )
+
+
+def _cell(array: ArrayModel | FileCell) -> FileCell:
+    if isinstance(array, FileCell):
+        return array
+    return FileCell(array.manifest.urls[0], array.manifest.tables)
 
 
 def _new_names(axes: str, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -116,8 +125,17 @@ def _fresh(array: TagArray) -> TagArray:
     return TagArray(array.offset, array.count, array.dtype, array.fix, array.fix_ref)
 
 
-def predicted_file(first: ArrayModel, url: str, reference: FileReference, /) -> ArrayModel:
-    """The array of the file at ``url``, assumed to be laid out as ``first``.
+class FileCell(NamedTuple):
+    """A file of a grid predicted to be laid out as the first: its URL and segment
+    tables (their :class:`FileCheck` compares the file with the first before any of
+    its pixels are served). Everything else is the first file's array."""
+
+    url: str
+    tables: Sequence[SegmentTable | None]
+
+
+def predicted_file(first: ArrayModel, url: str, reference: FileReference, /) -> FileCell:
+    """The file at ``url``, assumed to be laid out as ``first``.
 
     Its segment tables carry a :class:`FileCheck` against ``reference`` (the
     first file's layout bytes), so nothing is served from it unchecked.
@@ -127,8 +145,7 @@ def predicted_file(first: ArrayModel, url: str, reference: FileReference, /) -> 
         None if t is None else SegmentTable(_fresh(t.offsets), _fresh(t.bytecounts), check)
         for t in first.manifest.tables
     )
-    manifest = dataclasses.replace(first.manifest, urls=(url,), tables=tables)
-    return dataclasses.replace(first, manifest=manifest)
+    return FileCell(url, tables)
 
 
 @dataclass(frozen=True, slots=True)

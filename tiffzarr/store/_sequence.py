@@ -24,7 +24,14 @@ from tiffzarr.errors import SequenceGapWarning, UnsupportedError
 from tiffzarr.format import FileGrid, natural_key, parse_filenames, stacked_files
 from tiffzarr.io import expand_files
 from tiffzarr.io._zip import find_members
-from tiffzarr.model import ArrayModel, TiffIndex, grid_files, predicted_file, tile_files
+from tiffzarr.model import (
+    ArrayModel,
+    FileCell,
+    TiffIndex,
+    grid_files,
+    predicted_file,
+    tile_files,
+)
 from tiffzarr.reader import file_reference, open_tiff
 from tiffzarr.store._hierarchy import Hierarchy, build_hierarchy
 from tiffzarr.store._metadata import ZarrFormat
@@ -155,8 +162,9 @@ async def open_sequence(
     cells = [None if i is None else arrays[i] for i in grid.cells()]
     array = grid_files(cells, shape=grid.shape, axes=grid.axes)
     if axestiled:
+        image_axes = array.axes[len(grid.shape) :]
         tiled = {
-            _axis_number(g, grid.axes, "grid"): _axis_number(i, arrays[0].axes, "image")
+            _axis_number(g, grid.axes, "grid"): _axis_number(i, image_axes, "image")
             for g, i in axestiled.items()
         }
         array = tile_files(array, tiled, grid_dims=len(grid.shape))
@@ -307,7 +315,7 @@ async def _file_arrays(
     level: int,
     storage_options: dict[str, Any] | None,
     predict: bool,
-) -> tuple[TiffIndex, list[ArrayModel]]:
+) -> tuple[TiffIndex, list[ArrayModel | FileCell]]:
     """The first file's index and each file's image: predicted from the first when
     they can be, else parsed."""
     first = await open_tiff(urls[0], storage_options=storage_options, predict=predict)
@@ -327,7 +335,8 @@ async def _file_arrays(
             index = await open_tiff(url, storage_options=storage_options, predict=predict)
         return _image(index, series, level)
 
-    return first, [array, *await asyncio.gather(*(parse(url) for url in urls[1:]))]
+    parsed = await asyncio.gather(*(parse(url) for url in urls[1:]))
+    return first, [array, *parsed]
 
 
 def _image(index: TiffIndex, series: int, level: int) -> ArrayModel:
