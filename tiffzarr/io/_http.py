@@ -124,6 +124,65 @@ WHOLE_FILE_MAX = 64 * 1024
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What a source's storage options say, parsed once for all the sources (of a
+    sequence's many files, say) that share them."""
+
+    storage_options: dict[str, Any]
+    request_options: dict[str, Any]
+    retries: int
+    backoff: float
+    deadline: float
+    check_version: bool
+    sessions: PerLoop[aiohttp.ClientSession]
+
+
+_SETTINGS: dict[str, _Settings] = {}
+_SETTINGS_KEPT = 64
+
+
+def _settings(storage_options: dict[str, Any], url: str) -> _Settings:
+    """The parsed ``storage_options`` (kept for the :data:`_SETTINGS_KEPT` latest)."""
+    key = tokenize(storage_options)
+    found = _SETTINGS.get(key)
+    if found is not None:
+        return found
+    options = dict(storage_options)
+    unknown = set(options) - _REQUEST_OPTIONS - _IGNORED_OPTIONS - _OWN_OPTIONS
+    if unknown:
+        raise ValueError(f"unsupported HTTP storage options {sorted(unknown)} for {url}")
+    request = {k: v for k, v in options.items() if k in _REQUEST_OPTIONS}
+    request["headers"] = {"Accept-Encoding": "identity", **dict(options.get("headers") or {})}
+    client_kwargs = dict(options.get("client_kwargs") or {})
+    client_kwargs.setdefault(
+        "timeout",
+        aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=_seconds(options, "connect_timeout", CONNECT_TIMEOUT),
+            sock_read=_seconds(options, "read_timeout", READ_TIMEOUT),
+        ),
+    )
+    settings = _Settings(
+        storage_options=options,
+        request_options=request,
+        retries=int(options.get("retries", RETRIES)),
+        backoff=float(options.get("retry_backoff", RETRY_BACKOFF)),
+        deadline=float(options.get("deadline", DEADLINE)),
+        check_version=bool(options.get("check_version", True)),
+        sessions=PerLoop.shared(
+            ("aiohttp", tokenize(client_kwargs)),
+            functools.partial(new_session, client_kwargs),
+            close_session,
+            close_session_now,
+        ),
+    )
+    if len(_SETTINGS) >= _SETTINGS_KEPT:
+        _SETTINGS.pop(next(iter(_SETTINGS)))
+    _SETTINGS[key] = settings
+    return settings
+
+
 class HttpSource(ByteSource):
     """A file on an HTTP(S) server that supports ``Range`` requests.
 
@@ -156,34 +215,15 @@ class HttpSource(ByteSource):
 
     def __init__(self, url: str, /, *, storage_options: dict[str, Any] | None = None) -> None:
         super().__init__(url)
-        options = dict(storage_options or {})
-        unknown = set(options) - _REQUEST_OPTIONS - _IGNORED_OPTIONS - _OWN_OPTIONS
-        if unknown:
-            raise ValueError(f"unsupported HTTP storage options {sorted(unknown)} for {url}")
-        self._storage_options = options
-        self._request_options = {k: v for k, v in options.items() if k in _REQUEST_OPTIONS}
-        headers = {"Accept-Encoding": "identity", **dict(options.get("headers") or {})}
-        self._request_options["headers"] = headers
-        client_kwargs = dict(options.get("client_kwargs") or {})
-        client_kwargs.setdefault(
-            "timeout",
-            aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=_seconds(options, "connect_timeout", CONNECT_TIMEOUT),
-                sock_read=_seconds(options, "read_timeout", READ_TIMEOUT),
-            ),
-        )
-        self._retries = int(options.get("retries", RETRIES))
-        self._backoff = float(options.get("retry_backoff", RETRY_BACKOFF))
-        self._deadline = float(options.get("deadline", DEADLINE))
-        self._check_version = bool(options.get("check_version", True))
+        settings = _settings(storage_options or {}, url)
+        self._storage_options = settings.storage_options
+        self._request_options = settings.request_options
+        self._retries = settings.retries
+        self._backoff = settings.backoff
+        self._deadline = settings.deadline
+        self._check_version = settings.check_version
+        self._sessions = settings.sessions
         self._whole: bytes | None = None
-        self._sessions: PerLoop[aiohttp.ClientSession] = PerLoop.shared(
-            ("aiohttp", tokenize(client_kwargs)),
-            functools.partial(new_session, client_kwargs),
-            close_session,
-            close_session_now,
-        )
 
     def _options(self) -> dict[str, object]:
         return {"storage_options": self._storage_options}
