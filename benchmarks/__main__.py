@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks._contenders import CONTENDERS
 from benchmarks._data import DATA_DIR, datasets, ensure_all
-from benchmarks._report import machine, render, source_digest, summarise
+from benchmarks._report import keep_sections, machine, render, source_digest, summarise
 from benchmarks._runner import plan, run_all
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if args.out is not None:
-        args.out.write_text(text)
+        previous = args.out.read_text() if args.out.exists() else ""
+        args.out.write_text(keep_sections(previous, text))  # other runs' sections stay
         say(f"written {args.out}")
     return 0
 

@@ -24,6 +24,7 @@ from benchmarks._slides import SLIDE_DATASETS
 
 __all__ = [
     "Cell",
+    "keep_sections",
     "machine",
     "phase_table",
     "ratio",
@@ -568,3 +569,34 @@ def render(
         *(anomalies(summary, chosen) or ["- none"]),
     ]
     return "\n".join(parts) + "\n"
+
+
+def keep_sections(old: str, new: str, /) -> str:
+    r"""``new`` followed by the ``## `` sections of ``old`` that ``new`` lacks.
+
+    A run that measures some data sets or tasks only must not erase the sections
+    of earlier runs (each names its own command); a section the new report has
+    replaces the old one.
+
+    >>> old = "# R\n\n## A\nold a\n\n## B\nold b\n"
+    >>> print(keep_sections(old, "# R\n\n## A\nnew a\n"))
+    # R
+    <BLANKLINE>
+    ## A
+    new a
+    <BLANKLINE>
+    ## B
+    old b
+    <BLANKLINE>
+    """
+    titles = {line for line in new.splitlines() if line.startswith("## ")}
+    kept: list[str] = []
+    keep = False
+    for line in old.splitlines():
+        if line.startswith("## "):
+            keep = line not in titles
+        if keep:
+            kept.append(line)
+    if not kept:
+        return new
+    return new.rstrip("\n") + "\n\n" + "\n".join(kept).rstrip("\n") + "\n"

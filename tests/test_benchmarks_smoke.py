@@ -463,3 +463,13 @@ def test_floors_measure_what_tiffzarr_requests(quick_data: Path, capsys) -> None
     )
     table = capsys.readouterr().out.splitlines()
     assert table[2].startswith("| lzw | ") and table[2].count(" ms") == 4
+
+
+def test_a_partial_run_keeps_the_sections_of_earlier_runs() -> None:
+    from benchmarks._report import keep_sections
+
+    old = "# R\n\nmachine a\n\n## Open\nold open\n\n## Slides\nold slides\n\n## Sequences\nseq\n"
+    new = "# R\n\nmachine b\n\n## Open\nnew open\n"
+    merged = keep_sections(old, new)
+    assert merged == new + "\n## Slides\nold slides\n\n## Sequences\nseq\n"
+    assert keep_sections("", new) == new
