@@ -492,10 +492,8 @@ def slide_section(summary: dict[Key, dict[str, Cell]], chosen: list[Dataset]) ->
     window tables, ratios to the best peer."""
     members = [d for d in chosen if d.name in SLIDES]
     names = {d.name for d in members}
-    if not any(  # not the COG alone without slide readers: the general tables show that
-        dataset in SLIDE_DATASETS or set(cells) & set(SLIDE_READERS)
-        for (dataset, _, _), cells in summary.items()
-        if dataset in names
+    if not any(  # not the COG alone: the general tables show that
+        dataset in SLIDE_DATASETS for (dataset, _, _) in summary if dataset in names
     ):
         return []
     tables = [
