@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import urllib.parse
@@ -30,17 +29,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
-from fsspec.utils import tokenize
 
 from tiffzarr.errors import SourceError, SourceNotFoundError
 from tiffzarr.io._base import (
     ByteSource,
     Deliver,
-    PerLoop,
     TransientError,
     check_range,
     deliver_pieces,
 )
+from tiffzarr.io._httpoptions import parse_options
 from tiffzarr.io._multipart import (
     RETRY_STATUS,
     Answer,
@@ -52,62 +50,13 @@ from tiffzarr.io._multipart import (
     refuses_several,
     retry_after,
 )
-from tiffzarr.io._sessions import close_session, close_session_now, new_session
 
 __all__ = ["HttpSource"]
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0
-"""Default seconds to establish a connection (``storage_options["connect_timeout"]``)."""
-
-READ_TIMEOUT = 30.0
-"""Default seconds to wait for the next bytes of an answer (``storage_options["read_timeout"]``)."""
-
-RETRIES = 4
-"""Default extra attempts after a transient failure (``storage_options["retries"]``)."""
-
-RETRY_BACKOFF = 0.1
-"""Default first backoff in seconds, doubled per attempt (``storage_options["retry_backoff"]``)."""
-
-DEADLINE = 60.0
-"""Default seconds one read may take, retries included (``storage_options["deadline"]``)."""
-
 MAX_BACKOFF = 10.0
 
-
-# storage_options passed on to every request (as fsspec's HTTPFileSystem does).
-_REQUEST_OPTIONS = frozenset(
-    {"headers", "auth", "cookies", "proxy", "proxy_auth", "ssl", "allow_redirects", "max_redirects"}
-)
-# storage_options of fsspec's HTTPFileSystem that configure its caching and listing only.
-_IGNORED_OPTIONS = frozenset(
-    {
-        "asynchronous",
-        "block_size",
-        "cache_options",
-        "cache_type",
-        "encoded",
-        "listings_expiry_time",
-        "max_paths",
-        "same_scheme",
-        "simple_links",
-        "size_policy",
-        "skip_instance_cache",
-        "use_listings_cache",
-    }
-)
-_OWN_OPTIONS = frozenset(
-    {
-        "client_kwargs",
-        "connect_timeout",
-        "read_timeout",
-        "retries",
-        "retry_backoff",
-        "deadline",
-        "check_version",
-    }
-)
 
 MAX_RANGES = 64
 """Most ranges asked for in one request (keeps the ``Range`` header short)."""
@@ -122,65 +71,6 @@ WHOLE_FILE_MAX = 64 * 1024
 (as large as the first read of a TIFF, so such a file arrives whole at open)."""
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class _Settings:
-    """What a source's storage options say, parsed once for all the sources (of a
-    sequence's many files, say) that share them."""
-
-    storage_options: dict[str, Any]
-    request_options: dict[str, Any]
-    retries: int
-    backoff: float
-    deadline: float
-    check_version: bool
-    sessions: PerLoop[aiohttp.ClientSession]
-
-
-_SETTINGS: dict[str, _Settings] = {}
-_SETTINGS_KEPT = 64
-
-
-def _settings(storage_options: dict[str, Any], url: str) -> _Settings:
-    """The parsed ``storage_options`` (kept for the :data:`_SETTINGS_KEPT` latest)."""
-    key = tokenize(storage_options)
-    found = _SETTINGS.get(key)
-    if found is not None:
-        return found
-    options = dict(storage_options)
-    unknown = set(options) - _REQUEST_OPTIONS - _IGNORED_OPTIONS - _OWN_OPTIONS
-    if unknown:
-        raise ValueError(f"unsupported HTTP storage options {sorted(unknown)} for {url}")
-    request = {k: v for k, v in options.items() if k in _REQUEST_OPTIONS}
-    request["headers"] = {"Accept-Encoding": "identity", **dict(options.get("headers") or {})}
-    client_kwargs = dict(options.get("client_kwargs") or {})
-    client_kwargs.setdefault(
-        "timeout",
-        aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=_seconds(options, "connect_timeout", CONNECT_TIMEOUT),
-            sock_read=_seconds(options, "read_timeout", READ_TIMEOUT),
-        ),
-    )
-    settings = _Settings(
-        storage_options=options,
-        request_options=request,
-        retries=int(options.get("retries", RETRIES)),
-        backoff=float(options.get("retry_backoff", RETRY_BACKOFF)),
-        deadline=float(options.get("deadline", DEADLINE)),
-        check_version=bool(options.get("check_version", True)),
-        sessions=PerLoop.shared(
-            ("aiohttp", tokenize(client_kwargs)),
-            functools.partial(new_session, client_kwargs),
-            close_session,
-            close_session_now,
-        ),
-    )
-    if len(_SETTINGS) >= _SETTINGS_KEPT:
-        _SETTINGS.pop(next(iter(_SETTINGS)))
-    _SETTINGS[key] = settings
-    return settings
 
 
 class HttpSource(ByteSource):
@@ -215,7 +105,7 @@ class HttpSource(ByteSource):
 
     def __init__(self, url: str, /, *, storage_options: dict[str, Any] | None = None) -> None:
         super().__init__(url)
-        settings = _settings(storage_options or {}, url)
+        settings = parse_options(storage_options or {}, url)
         self._storage_options = settings.storage_options
         self._request_options = settings.request_options
         self._retries = settings.retries
@@ -620,8 +510,3 @@ class _Exchange:
 def _host(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def _seconds(options: dict[str, Any], key: str, default: float) -> float | None:
-    value = options.get(key, default)
-    return None if value is None else float(value)
