@@ -174,8 +174,9 @@ def _samples_last(bands: numpy.ndarray) -> numpy.ndarray:
 
 
 def _lead(array: Any, ds: Dataset) -> tuple[int, ...]:
-    """Zeros for leading length-1 axes the zarr array has beyond the data set's shape."""
-    extra = array.ndim - len(ds.shape)
+    """Zeros for leading length-1 axes the array (or array model) has beyond the data
+    set's shape."""
+    extra = len(array.shape) - len(ds.shape)
     if extra < 0 or any(n != 1 for n in array.shape[:extra]):
         raise ValueError(f"unexpected array shape {array.shape} for {ds.shape}")
     return (0,) * extra
@@ -213,10 +214,22 @@ def tiffzarr_direct_open(job: Job) -> Any:
     return tiffzarr.open_store(job.target, series=0, level=0)
 
 
-def tiffzarr_direct_read(store: Any, job: Job) -> numpy.ndarray:
-    from tiffzarr.store._direct import read_direct_sync
+def tiffzarr_direct_window(store: Any, job: Job) -> numpy.ndarray:
+    import tiffzarr
 
-    array = read_direct_sync(store)
+    ds = job.dataset
+    lead = _lead(next(iter(store.hierarchy.arrays.values())), ds)
+    rest = (slice(None),) * (len(ds.shape) - len(ds.window))
+    array = tiffzarr.read_array(
+        store, selection=(slice(0, 1),) * len(lead) + ds.window_slices + rest
+    )
+    return array[lead]
+
+
+def tiffzarr_direct_read(store: Any, job: Job) -> numpy.ndarray:
+    import tiffzarr
+
+    array = tiffzarr.read_array(store)
     return array[(*_lead(array, job.dataset), Ellipsis)]
 
 
@@ -565,7 +578,8 @@ _CONTENDERS = [
         "tiffzarr direct",
         ("tiffzarr",),
         tiffzarr_direct_open,
-        read=tiffzarr_direct_read,
+        tiffzarr_direct_window,
+        tiffzarr_direct_read,
         local=tiffzarr_direct_local,
     ),
     Contender(

@@ -74,6 +74,8 @@ def _sync_and_async(name: str, options: list[tuple[str, Any, type, str]]) -> lis
     ]
 
 
+SELECTION = "selection must be a tuple of slices (one per dimension)"
+
 CASES = [
     *_sync_and_async("open_tiff", [*COMMON_OPTIONS, PREDICT]),
     *_sync_and_async(
@@ -86,7 +88,21 @@ CASES = [
             ("mode", "w", ValueError, "mode must be 'r' or 'r+', not 'w' (str)"),
         ],
     ),
-    *_cases("imread", tiffzarr.imread, STORE_OPTIONS),
+    *_cases(
+        "imread",
+        tiffzarr.imread,
+        [
+            *STORE_OPTIONS,
+            (
+                "selection",
+                slice(0, 2),
+                TypeError,
+                "selection must be a tuple of slices (one "
+                "per dimension) or None, not slice(0, 2, None) (slice)",
+            ),
+            ("selection", (0, slice(None)), TypeError, SELECTION),
+        ],
+    ),
     *_sync_and_async("references", [*STORE_OPTIONS, *REFERENCE_OPTIONS]),
     *_cases(
         "write_references",
@@ -138,6 +154,7 @@ def test_a_bad_option_is_named_before_anything_is_read(
         (tiffzarr.open_references, 7, "path_or_dict must be a path, URL or dict, not 7"),
         (tiffzarr.open_sequence, 3, "files must be a path, URL, glob pattern or a list of"),
         (tiffzarr.open_sequence, [MISSING, 1], "files[1] must be a path or URL, not 1 (int)"),
+        (tiffzarr.read_array, "a.tif", "store must be a TiffStore (tiffzarr.open_store), not 'a"),
     ],
 )
 def test_what_to_open_is_checked_too(function: Callable[..., Any], value: Any, text: str) -> None:

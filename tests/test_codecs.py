@@ -356,6 +356,49 @@ def test_short_strip_is_padded_with_zeros() -> None:
     assert np.array_equal(decoded[:, :3], rows) and not decoded[:, 3:].any()
 
 
+@pytest.mark.parametrize("rows", [4, 40])  # under and over LIBTIFF_BYTES decoded
+@pytest.mark.parametrize("predictor", [1, 2])
+def test_lzw_segments_decode_through_libtiff_as_through_imagecodecs(
+    rows: int, predictor: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imagecodecs
+
+    from tiffzarr.codecs import _lzw
+
+    spec = SegmentSpec(
+        compression=5, shape=(1, rows, 512, 1), dtype="<u2", bitspersample=16, sampleformat=1,
+        byteorder="<", predictor=predictor,
+    )  # fmt: skip
+    noise = np.random.default_rng(rows).integers(0, 64, spec.shape, dtype="<u2")
+    plane = np.cumsum(noise, axis=2, dtype="<u2")
+    encoded = encode_segment(plane, spec)
+    calls: list[int] = []
+    plain = imagecodecs.lzw_decode
+
+    def counted(data: Any, out: Any = None) -> Any:
+        calls.append(len(data))
+        return plain(data, out=out)
+
+    monkeypatch.setattr(imagecodecs, "lzw_decode", counted)
+    assert np.array_equal(decode_segment(encoded, spec), plane)
+    libtiff = plane.nbytes >= _lzw.LIBTIFF_BYTES
+    assert calls == ([] if libtiff else [len(encoded)])  # small segments skip libtiff
+
+
+def test_lzw_short_or_corrupt_streams_fall_back_from_libtiff() -> None:
+    spec = SegmentSpec(
+        compression=5, shape=(1, 64, 1024, 1), dtype="|u1", bitspersample=8, sampleformat=1,
+        byteorder="<",
+    )  # fmt: skip
+    rows = np.random.default_rng(5).integers(0, 8, (1, 24, 1024, 1), dtype=np.uint8)
+    short = encode_segment(rows, replace(spec, shape=rows.shape))  # 24 of 64 rows coded
+    decoded = decode_segment(short, spec)
+    assert np.array_equal(decoded[:, :24], rows) and not decoded[:, 24:].any()
+    with pytest.raises(ChunkDecodeError, match="LZW"):
+        decode_segment(bytes(np.random.default_rng(6).integers(0, 255, 4096, dtype=np.uint8)),
+                       spec)  # fmt: skip
+
+
 def test_jpeg_frame_smaller_than_the_segment_raises_unless_a_short_last_strip() -> None:
     small = SegmentSpec(
         compression=7, shape=(1, 16, 32, 1), dtype="|u1", bitspersample=8, sampleformat=1,

@@ -1,4 +1,4 @@
-"""The direct full-read path (tiffzarr.store._direct.read_direct): the same pixels as
+"""The direct full-read path (tiffzarr.read_array): the same pixels as
 zarr reading the same store, one request per 64 MiB, no byte read twice, memory bounded
 by the output and a few blocks, decoding spread over the codec threads."""
 
@@ -24,9 +24,10 @@ import zarr
 import tiffzarr
 from tests.conftest import CORPUS, manifest, require
 from tests.test_corpus_series import FEATURES, KNOWN, ROWS, expected, gdal_masks, set_master
+from tiffzarr.api.synchronous import read_array as read_array_sync
 from tiffzarr.errors import ChunkDecodeError, LimitError, TiffFormatError
 from tiffzarr.store import _direct
-from tiffzarr.store._direct import REMOTE_BLOCK, WINDOW, read_direct, read_direct_sync
+from tiffzarr.store._direct import REMOTE_BLOCK, WINDOW, read_array
 from tiffzarr.store._store import LOCAL_BLOCK
 from tiffzarr.testing import serve
 
@@ -40,7 +41,7 @@ def zarr_read(store: tiffzarr.TiffStore, path: str = "", selection: Any = ...) -
 def assert_same(store: tiffzarr.TiffStore, path: str = "", selection: Any = None) -> np.ndarray:
     """The direct read equals zarr's read of the same store (shape, dtype, pixels)."""
     want = zarr_read(store, path, ... if selection is None else selection)
-    got = read_direct_sync(store, path, selection=selection)
+    got = read_array_sync(store, path, selection=selection)
     assert got.shape == want.shape and got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
     return got
@@ -176,7 +177,7 @@ def test_predicted_pages(tmp_path: Path) -> None:
     array = store.hierarchy.arrays[""]
     checks = [t.check for t in array.manifest.tables if t is not None and t.check is not None]
     assert checks, "the pages are expected to be predicted"
-    np.testing.assert_array_equal(read_direct_sync(store), stack)
+    np.testing.assert_array_equal(read_array_sync(store), stack)
     assert all(check.verified for check in checks[:1])
     assert_same(tiffzarr.open_store(str(tmp_path / "m.tif"), series=0, level=0))
 
@@ -193,12 +194,12 @@ def write_sequence(folder: Path, count: int) -> tuple[list[str], np.ndarray]:
 def test_sequence_files_checked(tmp_path: Path) -> None:
     paths, frames = write_sequence(tmp_path, 6)
     store = tiffzarr.open_sequence(paths)
-    np.testing.assert_array_equal(read_direct_sync(store), frames)
+    np.testing.assert_array_equal(read_array_sync(store), frames)
     assert_same(tiffzarr.open_sequence(paths), selection=(slice(2, 5), slice(3, 9), slice(None)))
     # a file laid out otherwise is refused, naming it, before its pixels are trusted
     tifffile.imwrite(paths[4], frames[4], description="another layout", metadata=None)
     with pytest.raises(TiffFormatError, match="not laid out like") as caught:
-        read_direct_sync(tiffzarr.open_sequence(paths))
+        read_array_sync(tiffzarr.open_sequence(paths))
     assert caught.value.url == paths[4] and caught.value.key is not None
 
 
@@ -228,10 +229,10 @@ def test_sequence_checked_after_its_pixels(tmp_path: Path) -> None:
     assert any(c is not None for c in checks) and all(
         span[0] > 8 for c in checks if c is not None for span in c.spans[1:]
     )
-    np.testing.assert_array_equal(read_direct_sync(store), frames)
+    np.testing.assert_array_equal(read_array_sync(store), frames)
     Path(paths[3]).write_bytes(data_first_tiff(frames[3].T.copy()))
     with pytest.raises(TiffFormatError, match="not laid out like") as caught:
-        read_direct_sync(tiffzarr.open_sequence(paths))
+        read_array_sync(tiffzarr.open_sequence(paths))
     assert caught.value.url == paths[3]
 
 
@@ -248,7 +249,7 @@ def test_corrupt_tile_names_url_and_key(tmp_path: Path) -> None:
         f.write(b"\xff" * 16)
     store = tiffzarr.open_store(str(path), series=0, level=0)
     with pytest.raises(ChunkDecodeError) as direct:
-        read_direct_sync(store)
+        read_array_sync(store)
     assert direct.value.url == str(path) and direct.value.key == "c/1/1"
     with pytest.raises(ChunkDecodeError) as via_zarr:
         zarr_read(store)
@@ -259,12 +260,12 @@ def test_max_read_bytes_guards_the_output(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "a.tif", noise((64, 64)), tile=(32, 32))
     store = tiffzarr.open_store(str(tmp_path / "a.tif"), series=0, level=0)
     with tiffzarr.set_config(max_read_bytes=64 * 64 * 2 - 1), pytest.raises(LimitError):
-        read_direct_sync(store)
+        read_array_sync(store)
     with tiffzarr.set_config(max_read_bytes=32 * 32 * 2):
-        window = read_direct_sync(store, selection=(slice(0, 32), slice(0, 32)))
+        window = read_array_sync(store, selection=(slice(0, 32), slice(0, 32)))
     assert window.shape == (32, 32)
     with pytest.raises(IndexError):
-        read_direct_sync(store, selection=(slice(0, 10, 2), slice(None)))
+        read_array_sync(store, selection=(slice(0, 10, 2), slice(None)))
 
 
 # -- requests, bytes, memory, threads --------------------------------------------------
@@ -279,7 +280,7 @@ def read_over_http(
         store = tiffzarr.open_store(server.url_for(name), series=0, level=0)
         opened = server.stats.requests
         server.stats.reset()
-        got = read_direct_sync(store)
+        got = read_array_sync(store)
         return got, server.stats.records, opened
 
 
@@ -317,7 +318,7 @@ def test_sequence_costs_one_request_per_file(tmp_path: Path) -> None:
         urls = [server.url_for(Path(p).name) for p in paths]
         store = tiffzarr.open_sequence(urls)
         server.stats.reset()
-        np.testing.assert_array_equal(read_direct_sync(store), frames)
+        np.testing.assert_array_equal(read_array_sync(store), frames)
         by_path = server.stats.by_path()
     assert len(by_path) == len(paths)
     assert all(stats.requests == 1 for stats in by_path.values()), by_path
@@ -332,7 +333,7 @@ def test_memory_is_output_plus_a_few_blocks(tmp_path: Path) -> None:
     store = tiffzarr.open_store(str(tmp_path / "big.tif"), series=0, level=0)
     tracemalloc.start()
     try:
-        got = read_direct_sync(store)
+        got = read_array_sync(store)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -365,7 +366,7 @@ def test_decoding_uses_several_codec_threads(tmp_path: Path, monkeypatch: Any) -
     monkeypatch.setattr(_direct, "decode_chunk", counted)
     monkeypatch.setattr(_direct, "JOB_BYTES", 64 * 64 * 2)  # one tile per job
     with tiffzarr.set_config(codec_threads=4):
-        np.testing.assert_array_equal(read_direct_sync(store), data)
+        np.testing.assert_array_equal(read_array_sync(store), data)
     assert all(name.startswith("tiffzarr-codec") for name in names), names
     assert len(names) > 1 and running[1] > 1
 
@@ -376,7 +377,7 @@ def test_async_twin_inside_a_running_loop(tmp_path: Path) -> None:
 
     async def main() -> np.ndarray:
         store = await tiffzarr.api.asynchronous.open_store(str(tmp_path / "a.tif"), level=0)
-        return await read_direct(store)
+        return await read_array(store)
 
     np.testing.assert_array_equal(asyncio.run(main()), data)
 
@@ -405,7 +406,7 @@ def test_corpus_levels_hash_as_tifffile(relpath: str) -> None:
     for i, s in enumerate(want):
         for j, level in enumerate(s["levels"]):
             store = tiffzarr.open_store(index, series=i, level=j)
-            data = np.ascontiguousarray(read_direct_sync(store))
+            data = np.ascontiguousarray(read_array_sync(store))
             if hashlib.sha256(data.tobytes()).hexdigest() != level["sha256"]:
                 failures.append(f"series {i} level {j} pixels differ")
     assert not failures, "\n".join(failures)

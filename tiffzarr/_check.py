@@ -110,6 +110,16 @@ def _optional_str(name: str, value: object) -> None:
         raise TypeError(f"{name} must be a str or None, not {describe(value)}")
 
 
+def _selection(name: str, value: object) -> None:
+    """None, or a tuple or list of slices (one per dimension)."""
+    if value is None:
+        return
+    if not isinstance(value, tuple | list) or not all(isinstance(s, slice) for s in value):
+        raise TypeError(
+            f"{name} must be a tuple of slices (one per dimension) or None, not {describe(value)}"
+        )
+
+
 def _fill_value(name: str, value: object) -> None:
     if value is not None and not isinstance(value, Real):
         raise TypeError(f"{name} must be a number or None, not {describe(value)}")
@@ -159,6 +169,7 @@ RULES: dict[str, Rule] = {
     "concurrency": _positive,
     "on_error": _choice("collect", "raise"),
     "axis": _axis,
+    "selection": _selection,
 }
 """The rule of each option, by the name every public function gives it."""
 

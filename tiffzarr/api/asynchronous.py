@@ -9,13 +9,14 @@ True
 
 from tiffzarr.reader import open_tiff
 from tiffzarr.refs import open_references, references, write_many_references, write_references
-from tiffzarr.store import open_sequence, open_store
+from tiffzarr.store import open_sequence, open_store, read_array
 
 __all__ = [
     "open_references",
     "open_sequence",
     "open_store",
     "open_tiff",
+    "read_array",
     "references",
     "write_many_references",
     "write_references",

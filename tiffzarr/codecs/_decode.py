@@ -11,7 +11,9 @@ Lenient where libtiff (and so GDAL) is, silently (a codec has no way to warn):
   Deflate and LZW) decodes, its extra rows dropped: the stream is decoded into
   a whole segment's buffer. A stream coding more than a whole segment is an
   error (libtiff keeps its first bytes; here it is refused, as a stream that
-  would inflate without bound);
+  would inflate without bound), but for LZW, whose decoders (imagecodecs' and,
+  for large segments, libtiff's: :mod:`tiffzarr.codecs._lzw`) stop when the
+  segment is full and keep its first bytes, as libtiff does;
 - CCITT T.4 coding may put fill bits before any EOL code whatever T4Options
   says (libtiff skips any run of zero bits before an EOL).
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import imagecodecs
 import numpy as np
 
+from tiffzarr.codecs._lzw import lzw_decode
 from tiffzarr.errors import UnsupportedCompressionError
 from tiffzarr.format._enums import Compression
 
@@ -102,8 +103,11 @@ class CompressionCodec:
 
     @property
     def decode(self) -> Callable[..., Any]:
-        """The imagecodecs decode function (only for available codecs)."""
+        """The decode function (only for available codecs): imagecodecs', or for LZW
+        tiffzarr's, which has imagecodecs' libtiff decode (:mod:`tiffzarr.codecs._lzw`)."""
         assert self.decoder is not None
+        if self.decoder == "lzw_decode":
+            return lzw_decode
         func: Callable[..., Any] = getattr(imagecodecs, self.decoder)
         return func
 

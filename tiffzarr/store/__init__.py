@@ -9,6 +9,7 @@ from tiffzarr._check import check_arguments, check_location
 from tiffzarr.io import PathOrFile
 from tiffzarr.model import PagePath, TiffIndex, whole_page_chunks
 from tiffzarr.reader import Missing, open_tiff
+from tiffzarr.store._direct import read_array
 from tiffzarr.store._hierarchy import OME_XML_KEY, Hierarchy, build_hierarchy
 from tiffzarr.store._metadata import CODEC_ID, TRANSPOSE_ID, ZarrFormat
 from tiffzarr.store._ngff import NgffAxes, ngff_axes
@@ -29,6 +30,7 @@ __all__ = [
     "ngff_axes",
     "open_sequence",
     "open_store",
+    "read_array",
     "sequence_files",
 ]
 

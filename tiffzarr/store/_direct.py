@@ -1,8 +1,8 @@
 """Read an array of a :class:`~tiffzarr.store.TiffStore` (or a window of it) straight
-into one numpy array, without zarr.
+into one numpy array, without zarr: :func:`read_array` (``tiffzarr.read_array``).
 
 zarr reads a large selection chunk by chunk: a fixed number of chunk reads in
-flight, each decoded chunk copied into the result. :func:`read_direct` plans the
+flight, each decoded chunk copied into the result. :func:`read_array` plans the
 whole read at once instead: it locates every chunk the selection touches, merges
 their byte ranges (and the checks of predicted pages or files) into blocks of at
 most :data:`REMOTE_BLOCK` bytes (:data:`~tiffzarr.store._store.LOCAL_BLOCK` for
@@ -23,9 +23,9 @@ are decoded.
 >>> data = numpy.arange(96 * 80, dtype="uint16").reshape(96, 80)
 >>> tifffile.imwrite(path, data, tile=(32, 32), compression="zlib")
 >>> store = asyncio.run(open_store(path, series=0, level=0))
->>> bool((asyncio.run(read_direct(store)) == data).all())
+>>> bool((asyncio.run(read_array(store)) == data).all())
 True
->>> asyncio.run(read_direct(store, selection=(slice(40, 50), slice(70, None)))).shape
+>>> asyncio.run(read_array(store, selection=(slice(40, 50), slice(70, None)))).shape
 (10, 10)
 """
 
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tiffzarr._check import check_arguments, describe
 from tiffzarr._config import config
-from tiffzarr._sync import run_sync
 from tiffzarr.codecs import decode_chunk, frame_segments
 from tiffzarr.codecs._threads import INLINE_BYTES, in_codec_threads
 from tiffzarr.errors import (
@@ -57,7 +57,7 @@ from tiffzarr.store._batch import _Pending, plan_blocks
 from tiffzarr.store._metadata import chunk_key
 from tiffzarr.store._store import LOCAL_BLOCK, TiffStore
 
-__all__ = ["JOB_BYTES", "MAX_BLOCKS", "REMOTE_BLOCK", "WINDOW", "read_direct", "read_direct_sync"]
+__all__ = ["JOB_BYTES", "MAX_BLOCKS", "REMOTE_BLOCK", "WINDOW", "read_array"]
 
 REMOTE_BLOCK = 64 * 2**20
 """Largest merged request to a remote file."""
@@ -353,17 +353,23 @@ def _fill_value(store: TiffStore, array: ArrayModel) -> np.ndarray:
     return np.asarray(0 if value is None else value).astype(array.dtype)
 
 
-async def read_direct(
+async def read_array(
     store: TiffStore, path: str = "", /, *, selection: Sequence[slice] | None = None
 ) -> np.ndarray:
-    """Read array ``path`` of ``store`` (``selection``: slices of it) into memory.
+    """Read array ``path`` of ``store`` (``selection``: one slice per dimension, step 1)
+    into memory, the reads planned for the whole of it.
 
-    Pixels equal ``zarr.open_array(store, path=path)[selection]``; see the
-    module docstring for how they are read. Raises
+    Pixels equal ``zarr.open_array(store, path=path)[selection]``; see
+    :mod:`tiffzarr.store._direct` for how they are read: faster than zarr for
+    large reads and windows, in fewer requests. Raises
     :class:`~tiffzarr.errors.LimitError` when the result would exceed
-    ``tiffzarr.config.max_read_bytes``, and errors naming the file and chunk
+    ``tiffzarr.config.max_read_bytes``, :class:`~tiffzarr.errors.NotFoundError`
+    when the store has no array at ``path``, and errors naming the file and chunk
     key as the store's ``get`` does.
     """
+    if not isinstance(store, TiffStore):
+        raise TypeError(f"store must be a TiffStore (tiffzarr.open_store), not {describe(store)}")
+    check_arguments(selection=selection)
     array = store.hierarchy.arrays.get(path)
     if array is None:
         raise NotFoundError(f"the store has no array at {path!r}", url=store.index.url)
@@ -417,10 +423,3 @@ async def _settle(running: dict[asyncio.Future[None], int]) -> None:
     for error in errors:
         if error is not None:
             raise error
-
-
-def read_direct_sync(
-    store: TiffStore, path: str = "", /, *, selection: Sequence[slice] | None = None
-) -> np.ndarray:
-    """Blocking twin of :func:`read_direct` (on zarr's I/O loop)."""
-    return run_sync(read_direct(store, path, selection=selection))
