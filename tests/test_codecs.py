@@ -399,6 +399,30 @@ def test_lzw_short_or_corrupt_streams_fall_back_from_libtiff() -> None:
                        spec)  # fmt: skip
 
 
+def test_uncompressed_native_segments_are_views_of_their_bytes() -> None:
+    from tiffzarr.codecs import chunk_view
+
+    spec = SegmentSpec(
+        compression=1, shape=(1, 4, 6, 1), dtype="<u2", bitspersample=16, sampleformat=1,
+        byteorder="<",
+    )  # fmt: skip
+    data = np.arange(24, dtype="<u2").tobytes()
+    view = chunk_view(data, spec)
+    assert view is not None and np.shares_memory(view, np.frombuffer(data, np.uint8))
+    assert np.array_equal(view, decode_segment(data, spec))
+    swapped = np.arange(24, dtype=">u2").tobytes()
+    for other, payload in [
+        (replace(spec, byteorder=">"), swapped),  # needs a byte swap
+        (replace(spec, predictor=2), data),  # needs the predictor undone
+        (replace(spec, compression=8), data),  # compressed
+        (replace(spec, crop=(1, 2, 3)), data),  # cropped: a copy
+        (spec, data[:-2]),  # short: padded with zeros
+    ]:
+        assert chunk_view(payload, other) is None
+    one_byte = replace(spec, dtype="|u1", bitspersample=8, byteorder=">")
+    assert chunk_view(bytes(24), one_byte) is not None  # single bytes have no order
+
+
 def test_jpeg_frame_smaller_than_the_segment_raises_unless_a_short_last_strip() -> None:
     small = SegmentSpec(
         compression=7, shape=(1, 16, 32, 1), dtype="|u1", bitspersample=8, sampleformat=1,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from tiffzarr.codecs._decode import decode_segment, stored_nbytes
 from tiffzarr.codecs._encode import encode_segment
 from tiffzarr.codecs._numcodecs import TiffCodec
-from tiffzarr.codecs._page import decode_chunk, frame_segments, split_frame
+from tiffzarr.codecs._page import chunk_view, decode_chunk, frame_segments, split_frame
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._table import COMPRESSIONS, PREDICTORS, CompressionCodec, PredictorCodec
 from tiffzarr.codecs._transpose import TransposeFilter
@@ -29,6 +29,7 @@ __all__ = [
     "TiffCodec",
     "TiffZarrCodec",
     "TransposeFilter",
+    "chunk_view",
     "decode_chunk",
     "decode_segment",
     "encode_segment",

@@ -62,7 +62,7 @@ from tiffzarr.errors import (
 from tiffzarr.format._enums import Compression
 from tiffzarr.format._layout import page_dtype
 
-__all__ = ["decode_segment", "stored_nbytes"]
+__all__ = ["decode_segment", "samples_view", "stored_nbytes"]
 
 Buffer = bytes | bytearray | memoryview | np.ndarray
 Bytes = np.ndarray
@@ -132,6 +132,35 @@ def decode_segment(
             f"to {spec.shape} {spec.dtype}: {type(exc).__name__}: {exc}"
         ) from exc
     return _finish(array, spec)
+
+
+def samples_view(data: Buffer, spec: SegmentSpec, /) -> np.ndarray | None:
+    """The segment's samples as a read-only view of ``data`` where decoding it would
+    only copy them, else ``None``: an uncompressed segment of whole-byte samples in
+    native byte order (or of single bytes), no predictor, all its bytes present.
+
+    For callers that copy the decoded segment anyway (into a larger output).
+
+    >>> spec = SegmentSpec(compression=1, shape=(1, 1, 2, 1), dtype="<u2", bitspersample=16,
+    ...                    sampleformat=1, byteorder="<")
+    >>> samples_view(bytes([1, 0, 2, 0]), spec)[0, 0, :, 0].tolist()
+    [1, 2]
+    >>> samples_view(bytes([1, 0]), spec) is None  # short: decoding pads it
+    True
+    """
+    if spec.compression != 1 or spec.predictor != 1 or spec.fillorder != 1:
+        return None
+    _check_spec(spec, config.max_chunk_bytes)
+    if spec.photometric == 6 and spec.subsampling != (1, 1):
+        return None
+    stored = _stored(spec)
+    file_dtype = stored.file_dtype
+    if stored.unpacking != "direct" or not (file_dtype.isnative or file_dtype.itemsize == 1):
+        return None
+    view = _as_bytes(data)
+    if view.size < stored.nbytes:
+        return None
+    return view[: stored.nbytes].view(file_dtype.newbyteorder("=")).reshape(spec.shape)
 
 
 # -- checks -------------------------------------------------------------------

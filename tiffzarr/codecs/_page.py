@@ -18,13 +18,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from tiffzarr._config import config
-from tiffzarr.codecs._decode import decode_segment
+from tiffzarr.codecs._decode import decode_segment, samples_view
 from tiffzarr.codecs._encode import encode_segment
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._ycbcr import decode_planes, is_planar_subsampled
 from tiffzarr.errors import ChunkDecodeError, LimitError
 
-__all__ = ["decode_chunk", "encode_chunk", "frame_segments", "split_frame"]
+__all__ = ["chunk_view", "decode_chunk", "encode_chunk", "frame_segments", "split_frame"]
 
 
 def frame_segments(parts: Sequence[bytes | None], /) -> bytes:
@@ -51,6 +51,15 @@ def split_frame(data: bytes | memoryview, /) -> list[bytes | None]:
         out.append(bytes(view[start : start + n]) if n else None)
         start += n
     return out
+
+
+def chunk_view(data: bytes | memoryview | np.ndarray, spec: SegmentSpec, /) -> np.ndarray | None:
+    """:func:`decode_chunk`'s result as a read-only view of ``data`` where decoding would
+    only copy (an uncompressed segment, see :func:`~tiffzarr.codecs._decode.samples_view`;
+    not a framed page, not cropped), else ``None``."""
+    if spec.page is not None or spec.crop is not None:
+        return None
+    return samples_view(data, spec)
 
 
 def decode_chunk(data: bytes | memoryview | np.ndarray, spec: SegmentSpec, /) -> np.ndarray:

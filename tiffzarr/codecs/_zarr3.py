@@ -17,12 +17,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+import numpy as np
 from zarr.abc.codec import ArrayBytesCodec
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.common import parse_named_configuration
 
 from tiffzarr.codecs._decode import stored_nbytes
-from tiffzarr.codecs._page import decode_chunk, encode_chunk
+from tiffzarr.codecs._page import chunk_view, decode_chunk, encode_chunk
 from tiffzarr.codecs._spec import SegmentSpec
 from tiffzarr.codecs._threads import INLINE_BYTES, in_codec_threads
 from tiffzarr.errors import ChunkDecodeError, TiffZarrError
@@ -95,9 +96,13 @@ class TiffZarrCodec(ArrayBytesCodec):
                 f"shape {self.spec.chunk_shape}"
             )
 
-    def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
+    def _decode_sync(
+        self, chunk_bytes: Buffer, chunk_spec: ArraySpec, view: np.ndarray | None = None
+    ) -> NDBuffer:
         try:
-            array: Any = decode_chunk(chunk_bytes.as_numpy_array(), self.spec)  # NDArrayLike
+            array: Any = (
+                decode_chunk(chunk_bytes.as_numpy_array(), self.spec) if view is None else view
+            )
         except TiffZarrError as exc:
             where = getattr(chunk_bytes, CHUNK_ORIGIN, None)
             if where is None:
@@ -114,8 +119,9 @@ class TiffZarrCodec(ArrayBytesCodec):
         return chunk_spec.prototype.nd_buffer.from_ndarray_like(array.reshape(chunk_spec.shape))
 
     async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
-        if self.spec.chunk_nbytes <= INLINE_BYTES:  # cheaper than a hop to the pool
-            return self._decode_sync(chunk_bytes, chunk_spec)
+        view = chunk_view(chunk_bytes.as_numpy_array(), self.spec)  # zarr copies it into place
+        if view is not None or self.spec.chunk_nbytes <= INLINE_BYTES:  # cheaper than a hop
+            return self._decode_sync(chunk_bytes, chunk_spec, view)
         return await in_codec_threads(self._decode_sync, chunk_bytes, chunk_spec)
 
     def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:

@@ -41,7 +41,7 @@ import numpy as np
 
 from tiffzarr._check import check_arguments, describe
 from tiffzarr._config import config
-from tiffzarr.codecs import decode_chunk, frame_segments
+from tiffzarr.codecs import chunk_view, decode_chunk, frame_segments
 from tiffzarr.codecs._threads import INLINE_BYTES, in_codec_threads
 from tiffzarr.errors import (
     ChunkDecodeError,
@@ -217,7 +217,10 @@ def _decode_into(out: np.ndarray, array: ArrayModel, chunks: list[_Chunk]) -> No
     """Decode ``chunks`` as the array's zarr codecs do and write them into ``out``."""
     for chunk in chunks:
         try:
-            decoded = decode_chunk(chunk.data(), array.codec)
+            data = chunk.data()
+            decoded = chunk_view(data, array.codec)  # copied once, into ``out``
+            if decoded is None:
+                decoded = decode_chunk(data, array.codec)
             if decoded.size != math.prod(array.stored_chunks):
                 raise ChunkDecodeError(
                     f"segment of shape {array.codec.chunk_shape} does not fill a chunk of "
