@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -167,7 +166,8 @@ def _cut(pieces: list[tuple[int, bytes]], offset: int, length: int) -> bytes:
     stop = offset + length
     first = max(bisect.bisect_right(pieces, offset, key=lambda p: p[0]) - 1, 0)
     parts = []
-    for at, piece in itertools.islice(pieces, first, None):
+    for i in range(first, len(pieces)):  # not islice: it would walk the pieces before
+        at, piece = pieces[i]
         if at >= stop:
             break
         if at + len(piece) > offset:
