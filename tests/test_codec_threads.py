@@ -15,20 +15,25 @@ from tiffzarr.codecs._zarr3 import TiffZarrCodec
 
 
 @pytest.mark.parametrize(
-    ("tile", "count", "where"),
-    [((256, 256), 4, "tiffzarr-codec"), ((64, 64), 64, "zarr_io")],
-    ids=["in the pool", "small chunks on the loop"],
+    ("tile", "compression", "count", "where"),
+    [
+        ((256, 256), "zlib", 4, "tiffzarr-codec"),
+        ((64, 64), "zlib", 64, "zarr_io"),
+        ((256, 256), None, 4, "zarr_io"),
+    ],
+    ids=["in the pool", "small chunks on the loop", "uncompressed views on the loop"],
 )
-def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch, tile, count, where):
+def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch, tile, compression, count, where):
     data = np.random.default_rng(7).integers(0, 2**16, (512, 512), dtype=np.uint16)
-    tifffile.imwrite(tmp_path / "t.tif", data, tile=tile, compression="zlib")
-    assert (np.prod(tile) * 2 <= _threads.INLINE_BYTES) == (where == "zarr_io")
+    tifffile.imwrite(tmp_path / "t.tif", data, tile=tile, compression=compression)
+    small = np.prod(tile) * 2 <= _threads.INLINE_BYTES
+    assert (small or compression is None) == (where == "zarr_io")
     threads: list[str] = []
     decode = TiffZarrCodec._decode_sync
 
-    def recording(self, chunk_bytes, chunk_spec):
+    def recording(self, *args):
         threads.append(threading.current_thread().name)
-        return decode(self, chunk_bytes, chunk_spec)
+        return decode(self, *args)
 
     monkeypatch.setattr(TiffZarrCodec, "_decode_sync", recording)
     with tiffzarr.set_config(codec_threads=3):
