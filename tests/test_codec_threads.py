@@ -15,15 +15,15 @@ from tiffzarr.codecs._zarr3 import TiffZarrCodec
 
 
 @pytest.mark.parametrize(
-    ("tile", "compression", "count", "where"),
+    ("tile", "compression", "where"),
     [
-        ((256, 256), "zlib", 4, "tiffzarr-codec"),
-        ((64, 64), "zlib", 64, "zarr_io"),
-        ((256, 256), None, 4, "zarr_io"),
+        ((256, 256), "zlib", "tiffzarr-codec"),
+        ((64, 64), "zlib", "zarr_io"),
+        ((256, 256), None, "zarr_io"),
     ],
     ids=["in the pool", "small chunks on the loop", "uncompressed views on the loop"],
 )
-def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch, tile, compression, count, where):
+def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch, tile, compression, where):
     data = np.random.default_rng(7).integers(0, 2**16, (512, 512), dtype=np.uint16)
     tifffile.imwrite(tmp_path / "t.tif", data, tile=tile, compression=compression)
     small = np.prod(tile) * 2 <= _threads.INLINE_BYTES
@@ -41,7 +41,7 @@ def test_chunks_decode_in_the_codec_pool(tmp_path, monkeypatch, tile, compressio
         array = zarr.open_array(store, path=min(store.hierarchy.arrays, key=len), mode="r")
         assert np.array_equal(array[...], data)
         assert _threads.codec_threads()._max_workers == 3
-    assert len(threads) == count
+    assert len(threads) == (512 // tile[0]) * (512 // tile[1])  # one decode per tile
     assert all(name.startswith(where) for name in threads), threads  # pool, or zarr's loop
 
 
