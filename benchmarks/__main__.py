@@ -10,13 +10,19 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks._bounds import floor_cells
+from benchmarks._checks import checks_section
 from benchmarks._contenders import CONTENDERS
+from benchmarks._costs import chunks_of, cost_section
 from benchmarks._data import DATA_DIR, datasets, ensure_all
 from benchmarks._report import keep_sections, machine, render, source_digest, summarise
 from benchmarks._runner import plan, run_all
+from benchmarks.floors import FloorMeter
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-TASKS = ("open", "window", "read", "local")
+TASKS = ("open", "window", "read", "local", "floors")
+"""``floors``: what no reader can beat, next to the rows of the other tasks
+(:mod:`benchmarks.floors`; all phases when it is the only task)."""
 
 
 def _names(text: str) -> list[str]:
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = plan(
         chosen,
         contenders=args.contenders or list(CONTENDERS),
-        tasks=args.tasks,
+        tasks=[t for t in args.tasks if t != "floors"],
         latencies=args.latency,
         read_latencies=args.read_latency,
         runs=args.runs,
@@ -135,6 +141,16 @@ def main(argv: list[str] | None = None) -> int:
             progress=say,
         )
     )
+    meter = FloorMeter(chosen, data_dir=args.data_dir, quick=args.quick, timeout=args.timeout)
+    floors = []
+    if "floors" in args.tasks:
+        floors = meter.measure_all(
+            tasks=args.tasks,
+            latencies=args.latency,
+            read_latencies=args.read_latency,
+            runs=args.runs,
+            progress=say,
+        )
     elapsed = time.perf_counter() - start
     info = machine()
     info["sources_at_start"] = sources
@@ -151,18 +167,25 @@ def main(argv: list[str] | None = None) -> int:
                 "sizes": sizes,
                 "elapsed": elapsed,
                 "samples": [s.asdict() for s in samples],
+                "floors": [s.asdict() for s in floors],
             },
             indent=1,
         )
     )
+    summary, bounds = summarise(samples), floor_cells(floors)
+    read = sorted({d for d, phase, latency in summary if phase == "read" and latency is not None})
+    sections = checks_section(summary, bounds) if samples else []
+    sections += cost_section(summary, chosen, sizes=sizes, chunks=chunks_of(meter, read))
     text = render(
-        summarise(samples),
+        summary,
         chosen=chosen,
         sizes=sizes,
         info=info,
         command=command,
         settings=settings,
         elapsed=elapsed,
+        floors=bounds,
+        sections=sections,
     )
     print(text)
     if args.out is not None:

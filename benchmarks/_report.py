@@ -1,6 +1,7 @@
-"""Medians, ratios to the best peer (and to tifffile for the bioimaging series), the
-checks of issue #4, and the Markdown report (with its sections for the bioimaging series
-and for the whole slides)."""
+"""Medians, ratios to the best peer (and to tifffile for the bioimaging series), and the
+Markdown report (with its sections for the bioimaging series and for the whole slides;
+the checks, :mod:`benchmarks._checks`, and the costs, :mod:`benchmarks._costs`, are
+sections the caller adds)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import statistics
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._bounds import Floor, FloorKey
 from benchmarks._contenders import CONTENDERS, SLIDE_READERS, SLIDES
 from benchmarks._data import Dataset
 from benchmarks._runner import REPO, Sample
@@ -29,7 +31,9 @@ __all__ = [
     "phase_table",
     "ratio",
     "render",
+    "seconds_text",
     "series_section",
+    "size_text",
     "slide_section",
     "source_digest",
     "summarise",
@@ -50,9 +54,6 @@ REFERENCE = "tifffile"
 SERIES_DATASETS = ("ome", "imagej", "omeset")
 """The data sets of the bioimaging series section (issue #11): their open and window
 cells are reported there, as ratios to tifffile, instead of in the general tables."""
-NOT_ISSUE_4 = ("imagej", "omeset", *SLIDE_DATASETS)
-"""Data sets added later, outside issue #4's checks: issue #11's (the peers' open of an
-OME set opens one file, tiffzarr's all of them) and issue #12's whole slides."""
 SERIES_TITLE = "Bioimaging series (issue #11): OME pyramid, ImageJ hyperstack, OME file set"
 SLIDE_TITLE = "Whole-slide and COG windows, issue #12"
 PACKAGES = (
@@ -89,6 +90,8 @@ class Cell:
     detail: str = ""
     crc32: set[int] = dataclasses.field(default_factory=set)
     mean: float | None = None
+    minimum: float | None = None
+    """The fastest run's seconds."""
 
 
 Key = tuple[str, str, int | None]  # dataset, phase, latency
@@ -119,6 +122,7 @@ def _cell(name: str, runs: list[Sample]) -> Cell:
         "ok",
         runs=len(ok),
         seconds=statistics.median(s.seconds or 0.0 for s in ok),
+        minimum=min(s.seconds or 0.0 for s in ok),
         requests=statistics.median(requests),
         bytes=statistics.median(s.bytes or 0 for s in ok),
         rss=statistics.median(s.rss or 0 for s in ok),
@@ -155,7 +159,7 @@ def ratio(cells: dict[str, Cell], name: str, *, reference: bool = False) -> floa
 # -- formatting ------------------------------------------------------------------------
 
 
-def _size(n: float | None) -> str:
+def size_text(n: float | None) -> str:
     if n is None:
         return "-"
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
@@ -164,7 +168,7 @@ def _size(n: float | None) -> str:
     return f"{n:.0f} B"
 
 
-def _seconds(s: float) -> str:
+def seconds_text(s: float) -> str:
     return f"{s:.3f} s" if s < 10 else f"{s:.1f} s"
 
 
@@ -178,8 +182,12 @@ def _format(cell: Cell | None, value: float | None) -> str:
     shown = f" {value:.2f}x" if value is not None else ""
     low, high = cell.requests_range
     requests = f"{low}" if low == high else f"{cell.requests:g} ({low}-{high})"
-    rss = _size(cell.rss)
-    return f"{_seconds(cell.seconds)}{shown} · {requests} req · {_size(cell.bytes)} · {rss}"
+    fastest = "" if cell.runs < 2 or cell.minimum is None else f" (min {cell.minimum:.3f})"
+    rss = size_text(cell.rss)
+    return (
+        f"{seconds_text(cell.seconds)}{shown}{fastest} · {requests} req"
+        f" · {size_text(cell.bytes)} · {rss}"
+    )
 
 
 def _contenders_in(
@@ -203,10 +211,12 @@ def phase_table(
     *,
     reference: bool = False,
     slides: bool = False,
+    floors: dict[FloorKey, Floor] | None = None,
 ) -> str:
     """One Markdown table: rows data set by latency (local first), a column per contender
     (the slide readers only if ``slides``); ratios to tifffile when ``reference``, else to
-    the best peer among the columns."""
+    the best peer among the columns; a last column of the rows' floors when ``floors``
+    has any of them."""
     order = [d.name for d in chosen]
     names = _contenders_in(summary, phase, order, slides=slides)
     keys = sorted(
@@ -215,84 +225,22 @@ def phase_table(
     )
     if not keys:
         return ""
+    floors = {k: v for k, v in (floors or {}).items() if k in keys}
     head = ["data set", "latency", *(CONTENDERS[n].label for n in names)]
+    head += ["floor"] if floors else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for dataset, _, latency in keys:
-        cells = {n: c for n, c in summary[(dataset, phase, latency)].items() if n in names}
+    for key in keys:
+        dataset, _, latency = key
+        cells = {n: c for n, c in summary[key].items() if n in names}
         row = [
             dataset,
             _where(latency),
             *(_format(cells.get(n), ratio(cells, n, reference=reference)) for n in names),
         ]
+        if floors:
+            row.append(floors[key].text if key in floors else "-")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
-
-
-# -- the checks of issue #4 ------------------------------------------------------------
-
-
-def checks(summary: dict[Key, dict[str, Cell]]) -> list[str]:
-    """The must-show lines of issue #4, evaluated on these numbers.
-
-    ✓ met, ✗ not met, = as few requests as the fewest peer (a tie), ? not measured.
-    The data sets of :data:`NOT_ISSUE_4` and the slide readers (issue #4's peers were
-    tifffile, GDAL and async-tiff) are left out.
-    """
-    summary = {
-        k: {n: c for n, c in v.items() if n not in SLIDE_READERS}
-        for k, v in summary.items()
-        if k[0] not in NOT_ISSUE_4
-    }
-    lines = []
-    for phase, latency, limit in (("window", 50, 0.8), ("open", 20, 0.8), ("local", None, 1.0)):
-        for (dataset, p, lat), cells in sorted(summary.items(), key=lambda kv: kv[0][0]):
-            if p == phase and lat == latency:
-                lines.append(_time_check(dataset, phase, latency, limit, cells))
-    lines.extend(_request_checks(summary))
-    return lines
-
-
-def _time_check(
-    dataset: str, phase: str, latency: int | None, limit: float, cells: dict[str, Cell]
-) -> str:
-    subject, best, value = cells.get(SUBJECT), _best_peer(cells), ratio(cells, SUBJECT)
-    where = "local" if latency is None else f"{latency} ms"
-    what = f"{PHASE_TITLES[phase].split(' (')[0]}, {dataset} @ {where}"
-    if subject is None or value is None or best is None:
-        return f"- ? {what}: no comparison ({subject.status if subject else '-'})"
-    mark = "✓" if value <= limit else "✗"
-    peer = next(n for n, c in cells.items() if c is best)
-    return (
-        f"- {mark} {what}: tiffzarr {value:.2f}x {peer}"
-        f" ({_seconds(subject.seconds or 0)} vs {_seconds(best.seconds or 0)};"
-        f" needs <= {limit:g}x)"
-    )
-
-
-def _request_checks(summary: dict[Key, dict[str, Cell]]) -> list[str]:
-    """Fewer open requests than every peer: one line per data set, over all latencies."""
-    counts: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for (dataset, phase, latency), cells in summary.items():
-        if phase == "open" and latency is not None:  # local opens make no requests
-            for name, cell in cells.items():
-                if cell.requests is not None:
-                    counts[dataset][name].append(cell.requests)
-    lines = []
-    for dataset, by_name in sorted(counts.items()):
-        if SUBJECT not in by_name or not set(by_name) - set(OURS):
-            continue
-        worst = max(by_name[SUBJECT])
-        fewest = min(min(v) for n, v in by_name.items() if n not in OURS)
-        mark = "✓" if worst < fewest else "=" if worst == fewest else "✗"
-        spans = []
-        for name, values in sorted(by_name.items(), key=lambda kv: min(kv[1])):
-            low, high = min(values), max(values)
-            spans.append(f"{name} {low:g}" if low == high else f"{name} {low:g}-{high:g}")
-        lines.append(
-            f"- {mark} Open requests, {dataset} (all HTTP latencies): {', '.join(spans)}"
-            " (needs fewer than every peer)"
-        )
-    return lines
 
 
 def anomalies(summary: dict[Key, dict[str, Cell]], chosen: list[Dataset]) -> list[str]:
@@ -422,9 +370,11 @@ def _drift(info: dict[str, Any]) -> str:
 
 _HOW_TO_READ = """\
 Each cell: median seconds over the runs, then (**x**) the ratio to the fastest *peer* (tifffile,
-GDAL, async-tiff; tifffile's zarr store too for the local read) in that row, then the
-median number of HTTP requests and body bytes the server answered, and the peak resident
-memory of the process. Every run is a fresh process (cold caches), contenders interleaved.
+GDAL, async-tiff; tifffile's zarr store too for the local read) in that row, the fastest
+run's seconds (min), then the median number of HTTP requests and body bytes the server
+answered, and the peak resident memory of the process. The last column, where the run
+measured it (`--tasks floors`), is the row's floor (`benchmarks/floors.py`): what no reader
+can beat here, with its parts. Every run is a fresh process (cold caches), contenders interleaved.
 Open is timed in the window runs (each starts by opening the file); the window and full-read
 columns exclude that open. n/a: the library cannot do it (async-tiff reads tiled TIFFs only).
 Latency `local`: the same open and window from local paths (no HTTP, warm page cache).
@@ -477,17 +427,28 @@ def _section(title: str, intro: str, tables: list[tuple[str, str]]) -> list[str]
     return parts
 
 
-def series_section(summary: dict[Key, dict[str, Cell]], chosen: list[Dataset]) -> list[str]:
+def series_section(
+    summary: dict[Key, dict[str, Cell]],
+    chosen: list[Dataset],
+    floors: dict[FloorKey, Floor] | None = None,
+) -> list[str]:
     """The bioimaging series section: open and window tables, ratios to tifffile."""
     members = [d for d in chosen if d.name in SERIES_DATASETS]
     tables = [
-        (PHASE_TITLES[p].split(" (")[0], phase_table(summary, p, members, reference=True))
+        (
+            PHASE_TITLES[p].split(" (")[0],
+            phase_table(summary, p, members, reference=True, floors=floors),
+        )
         for p in ("open", "window")
     ]
     return _section(SERIES_TITLE, _SERIES_INTRO, tables)
 
 
-def slide_section(summary: dict[Key, dict[str, Cell]], chosen: list[Dataset]) -> list[str]:
+def slide_section(
+    summary: dict[Key, dict[str, Cell]],
+    chosen: list[Dataset],
+    floors: dict[FloorKey, Floor] | None = None,
+) -> list[str]:
     """The whole-slide section (the COG and the slides, with the slide readers): open and
     window tables, ratios to the best peer."""
     members = [d for d in chosen if d.name in SLIDES]
@@ -497,8 +458,8 @@ def slide_section(summary: dict[Key, dict[str, Cell]], chosen: list[Dataset]) ->
     ):
         return []
     tables = [
-        ("Open", phase_table(summary, "open", members, slides=True)),
-        ("Window of level 0", phase_table(summary, "window", members, slides=True)),
+        ("Open", phase_table(summary, "open", members, slides=True, floors=floors)),
+        ("Window of level 0", phase_table(summary, "window", members, slides=True, floors=floors)),
     ]
     return _section(SLIDE_TITLE, _SLIDE_INTRO, tables)
 
@@ -512,8 +473,11 @@ def render(
     command: str,
     settings: dict[str, Any],
     elapsed: float,
+    floors: dict[FloorKey, Floor] | None = None,
+    sections: Sequence[str] = (),
 ) -> str:
-    """The whole RESULTS.md."""
+    """The whole RESULTS.md: ``floors`` in the tables, ``sections`` (lines) before the
+    anomalies."""
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     parts = [
         "# Benchmark results",
@@ -524,7 +488,7 @@ def render(
         command,
         "```",
         "",
-        f"- Machine: {info['cpu']}, {info['cores']} cores, {_size(info['memory'])} memory,"
+        f"- Machine: {info['cpu']}, {info['cores']} cores, {size_text(info['memory'])} memory,"
         f" {info['platform']}{_load(info)}",
         f"- Python {info['python']}; {versions}",
         f"- tiffzarr at git {info['git']} (sources {info['sources']}){_drift(info)}",
@@ -541,27 +505,20 @@ def render(
     ]
     for ds in chosen:
         parts.append(
-            f"| {ds.name} | `{ds.path}` | {ds.title} | {_size(sizes.get(ds.name))}"
-            f" | {_size(ds.nbytes)} |"
+            f"| {ds.name} | `{ds.path}` | {ds.title} | {size_text(sizes.get(ds.name))}"
+            f" | {size_text(ds.nbytes)} |"
         )
     parts += ["", "## How to read the tables", "", _HOW_TO_READ]
     general = [d for d in chosen if d.name not in (*SERIES_DATASETS, *SLIDE_DATASETS)]
     for phase, title in PHASE_TITLES.items():
-        table = phase_table(summary, phase, chosen if phase in ("read", "local") else general)
+        members = chosen if phase in ("read", "local") else general
+        table = phase_table(summary, phase, members, floors=floors)
         if table:
             parts += [f"## {title}", "", table, ""]
-    parts += series_section(summary, chosen)
-    parts += slide_section(summary, chosen)
+    parts += series_section(summary, chosen, floors)
+    parts += slide_section(summary, chosen, floors)
     parts += [
-        "## Issue #4 checks, on these numbers",
-        "",
-        "✓ met, ✗ not met, = as few requests as the fewest peer (one request cannot be beaten),"
-        " ? not measured.",
-        "",
-        *(checks(summary) or ["- none run"]),
-    ]
-    parts += [
-        "",
+        *sections,
         "## Anomalies found in the samples",
         "",
         *(anomalies(summary, chosen) or ["- none"]),

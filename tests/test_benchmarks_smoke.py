@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import zlib
@@ -23,15 +24,18 @@ pytest.importorskip("obstore")
 tifffile = pytest.importorskip("tifffile")
 
 from benchmarks import __main__ as cli  # noqa: E402
+from benchmarks import floors  # noqa: E402
+from benchmarks._bounds import Floor, floor_cells  # noqa: E402
+from benchmarks._checks import checks  # noqa: E402
 from benchmarks._contenders import (  # noqa: E402
     CONTENDERS,
     LOCAL_CONTENDERS,
     SLIDE_READERS,
     applicable,
 )
+from benchmarks._costs import Chunks, cost_section  # noqa: E402
 from benchmarks._data import datasets, ensure_all  # noqa: E402
 from benchmarks._report import (  # noqa: E402
-    checks,
     phase_table,
     ratio,
     render,
@@ -103,7 +107,7 @@ def test_contender_reads_local_copy(quick_data: Path, contender: str, name: str,
 def test_quick_run_end_to_end(quick_data: Path, tmp_path: Path) -> None:
     """``python -m benchmarks --quick``: subprocess workers, loopback server, report."""
     out, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
-    argv = ["--quick", "--datasets", "zstd", "--tasks", "window,local"]
+    argv = ["--quick", "--datasets", "zstd", "--tasks", "window,local,floors"]
     argv += ["--data-dir", str(quick_data), "--out", str(out), "--json", str(raw), "-q"]
     with contextlib.redirect_stdout(io.StringIO()):
         assert cli.main(argv) == 0
@@ -128,6 +132,18 @@ def test_quick_run_end_to_end(quick_data: Path, tmp_path: Path) -> None:
         assert (f" {contender.label} |" in text) == (name not in SLIDE_READERS), name
     assert "Whole-slide" not in text  # the slide readers only read the slides
     assert "| zstd | 0 ms |" in text and "| zstd | local |" in text
+    floors_taken = json.loads(raw.read_text())["floors"]
+    assert {(f["scope"], f["part"]) for f in floors_taken if f["status"] == "ok"} == {
+        ("open", "get"),
+        ("window", "transfer"),  # --quick: 0 ms only, no window from local paths
+        ("window", "decode"),
+        ("full", "cache"),
+        ("full", "decode"),
+    }
+    assert text.count(" | floor |") == 3  # open, window, local full read
+    section = text.split("## Issue #16 checks, on these numbers\n")[1].split("\n## ")[0]
+    marks = [line[:3] for line in section.splitlines() if line.startswith("- ")]
+    assert len(marks) == 4 and set(marks) <= {"- ✓", "- ✗", "- ="}, section  # times: any
 
 
 def tifffile_cells(section: str) -> list[str]:
@@ -343,10 +359,18 @@ def test_summary_medians_ratios_and_checks() -> None:
     assert ratio(cells, "gdal") == pytest.approx(1.0)
     assert cells["async-tiff"].status == "n/a"
     assert ("cog", "open", 50) not in summary
-    lines = checks(summary)
-    assert any(line.startswith("- ✓") and "window" in line.lower() for line in lines)
-    slow = summarise([_sample("tiffzarr", 0.9, 1), _sample("gdal", 1.0, 1)])
-    assert any(line.startswith("- ✗") for line in checks(slow))
+    assert checks(summary) == [
+        "- ✓ window, cog @ 50 ms: tiffzarr 0.50x gdal (0.200 s vs 0.400 s; needs <= 1.0x)"
+    ]
+    slow = summarise([_sample("tiffzarr", 1.1, 1), _sample("gdal", 1.0, 1)])
+    assert checks(slow) == [
+        "- ✗ window, cog @ 50 ms: tiffzarr 1.10x gdal (1.100 s vs 1.000 s; needs <= 1.0x);"
+        " floor not measured"
+    ]
+    bound = Floor("ok", 0.5, (("transfer", 0.5), ("decode", 0.2)), threads=2, single=0.4)
+    assert checks(slow, {("cog", "window", 50): bound})[0].endswith(
+        "; floor 0.500 s = transfer; tiffzarr 2.20x floor, gdal 2.00x floor"
+    )
     text = render(
         summary,
         chosen=[QUICK["cog"]],
@@ -365,13 +389,15 @@ def test_summary_medians_ratios_and_checks() -> None:
         settings={"runs": 3, "latencies": [50], "read_latencies": [0]},
         elapsed=60.0,
     )
-    assert "0.200 s 0.50x · 2 (2-3) req" in text
+    assert "0.200 s 0.50x (min 0.100) · 2 (2-3) req" in text
     assert "requests varied between runs (2-3)" in text
+    assert "| floor |" not in text  # no floors measured
 
 
 def test_series_section_ratios_to_tifffile() -> None:
     """The bioimaging data sets: ratios to tifffile (not the best peer), local rows first,
-    out of the general tables and of issue #4's checks; local opens are no request check."""
+    out of the general tables; the checks hold them to the best peer, and local opens are
+    no request check."""
     samples = []
     for latency in (None, 20):
         row = {"dataset": "imagej", "latency": latency}
@@ -387,7 +413,12 @@ def test_series_section_ratios_to_tifffile() -> None:
     cells = summary[("imagej", "open", 20)]
     assert ratio(cells, "tiffzarr", reference=True) == pytest.approx(0.5)
     assert ratio(cells, "tiffzarr") == pytest.approx(2.0)
-    assert checks(summary) == []  # imagej is issue #11's; a local open counts no requests
+    assert checks(summary) == [
+        "- ✗ open, imagej @ 20 ms: tiffzarr 2.00x gdal (0.200 s vs 0.100 s; needs <= 0.8x);"
+        " floor not measured",  # no peer opens in one request
+        "- ✓ open requests, imagej (all HTTP latencies): tiffzarr 1, tifffile 2, gdal 4"
+        " (needs fewer than every peer)",
+    ]
     section = series_section(summary, [QUICK["imagej"]])
     table = "\n".join(section)
     assert table.index("| imagej | local |") < table.index("| imagej | 20 ms |")
@@ -398,7 +429,7 @@ def test_series_section_ratios_to_tifffile() -> None:
 
 def test_slide_section_ratios_include_the_slide_readers() -> None:
     """The slide readers' columns are in the whole-slide section only, where the ratios
-    count them among the peers; the general tables and issue #4's checks leave them out."""
+    count them among the peers, as the checks do; the general tables leave them out."""
     samples = [
         _sample("tiffzarr", 0.2, 8),
         _sample("gdal", 0.4, 8),
@@ -415,9 +446,9 @@ def test_slide_section_ratios_include_the_slide_readers() -> None:
     assert "| tiffslide | openslide (local) |" in section
     assert "0.200 s 2.00x" in section and "0.100 s 1.00x" in section  # against openslide
     assert "| svs | 50 ms | 0.500 s 2.00x" in section
-    assert checks(summary) == [
-        "- ✓ 64-segment window at full resolution, cog @ 50 ms: tiffzarr 0.50x gdal"
-        " (0.200 s vs 0.400 s; needs <= 0.8x)"
+    assert [line.split(" (")[0] for line in checks(summary)] == [
+        "- ✗ window, cog @ 50 ms: tiffzarr 2.00x openslide",
+        "- ✗ window, svs @ 50 ms: tiffzarr 2.00x openslide",
     ]
     assert slide_section(summarise(samples[:2]), [QUICK["cog"]]) == []  # the COG alone
 
@@ -435,34 +466,96 @@ def test_runs_are_skipped_when_nothing_applies() -> None:
 
 
 def test_floors_measure_what_tiffzarr_requests(quick_data: Path, capsys) -> None:
-    """``python -m benchmarks.floors``: its window ranges are the store's own requests."""
+    """The floors' transfers are tiffzarr's own requests: a window's as its store batches
+    them, a full read's as its direct path plans them; ``python -m benchmarks.floors``
+    prints a floor for each row it measured."""
     import zarr
 
     import tiffzarr
-    from benchmarks import floors
     from tiffzarr.testing import serve
 
-    for name in ("zstd", "lzw"):
+    def spans(records: list) -> list[tuple[int, int]]:
+        return sorted(tuple(map(int, r.range[6:].split("-"))) for r in records)
+
+    for name in ("zstd", "lzw", "stack"):
         ds = QUICK[name]
-        path = quick_data / ds.path
-        segments = floors.window_segments(ds, path)
-        assert len(segments) == 64
-        ranges = floors.merged_ranges(segments)
-        with serve(path.parent) as server:
-            store = tiffzarr.open_store(server.url_for(path.name))
+        window, full = (
+            floors.locate(ds, quick_data, "window"),
+            floors.locate(ds, quick_data, "full"),
+        )
+        assert len(window.segments) == 64 and full.nbytes >= window.nbytes
+        with serve(quick_data) as server:
+            store = tiffzarr.open_store(server.url_for(ds.path))
             level = min(store.hierarchy.arrays, key=len)
             array = zarr.open_array(store, path=level, mode="r")
-            server.stats.reset()
-            lead = (0,) * (array.ndim - len(ds.window))
-            array[lead + ds.window_slices]
-            asked = sorted(r.range for r in server.stats.records)
-        assert asked == sorted(f"bytes={a}-{b - 1}" for a, b in ranges)
-    assert (
-        floors.main(["--quick", "--runs", "1", "--datasets", "lzw", "--data-dir", str(quick_data)])
-        == 0
+            for layout in (window, full):
+                server.stats.reset()
+                if layout is window:
+                    array[ds.window_slices]
+                else:
+                    tiffzarr.read_array(store, level)
+                asked = spans(server.stats.records)
+                planned = sorted((a, b - 1) for _, a, b in layout.ranges)
+                if name == "stack":  # a predicted page's read checks its IFD, just before it
+                    assert len(asked) == len(planned), name
+                    pairs = zip(asked, planned, strict=True)
+                    assert all(c - 4096 < a <= c <= d <= b for (a, b), (c, d) in pairs), asked
+                else:
+                    assert asked == planned, name
+    argv = ["--quick", "--runs", "1", "--datasets", "lzw", "--phases", "open,window,read"]
+    assert floors.main([*argv, "--latency", "local,20", "--data-dir", str(quick_data)]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    cells = {tuple(row.split(" | ")[1:3]): row.split(" | ")[3] for row in rows}
+    assert set(cells) == {
+        ("open", "20 ms"),
+        ("window", "20 ms"),
+        ("window", "local"),
+        ("read", "20 ms"),
+        ("read", "local"),
+        ("local", "local"),
+    }
+    assert "(transfer " in cells[("window", "20 ms")] and "decode " in cells[("read", "20 ms")]
+    assert "(page cache " in cells[("window", "local")] and cells[("open", "20 ms")].endswith(
+        "s (cold GET) |"
     )
-    table = capsys.readouterr().out.splitlines()
-    assert table[2].startswith("| lzw | ") and table[2].count(" ms") == 4
+
+
+def test_floors_bind_and_costs_extrapolate() -> None:
+    """Samples become floors (the parts' medians; HTTP the larger part, local the sum),
+    and the costs scale the measured full reads."""
+    sample = functools.partial(floors.FloorSample, "lzw", status="ok")
+    samples = [
+        sample("window", "transfer", 50, 1, 0, seconds=0.3),
+        sample("window", "transfer", 50, 1, 1, seconds=0.1),
+        sample("window", "decode", None, 1, 0, seconds=0.4),
+        sample("window", "decode", None, 2, 0, seconds=0.25),
+        sample("full", "cache", None, 1, 0, seconds=0.05),
+        sample("full", "decode", None, 1, 0, seconds=0.2),
+        sample("open", "get", 20, 1, 0, seconds=0.021),
+    ]
+    cells = floor_cells(samples)
+    window = cells[("lzw", "window", 50)]
+    assert window.seconds == pytest.approx(0.25) and window.binding == "decode (2 CPUs)"
+    assert window.text == "0.250 s (transfer 0.200 · decode 0.250, 1 thread 0.400)"
+    assert cells[("lzw", "local", None)].seconds == pytest.approx(0.25)  # page cache + decode
+    assert cells[("lzw", "open", 20)].text == "0.021 s (cold GET)"
+    read = summarise([_sample("tiffzarr", 2.0, 40, dataset="lzw", phase="read", task="read")])
+    chunks = {"lzw": Chunks(segments=400, nbytes=1_000_000, files=1)}
+    lines = cost_section(read, [QUICK["lzw"]], sizes={"lzw": 1_000_000}, chunks=chunks)
+    row = next(line for line in lines if line.startswith("| lzw |"))
+    # 10 TB = 1e7 files like this: 4e9 chunks, 4e8 requests ($160), 2e7 s of reading
+    assert row == (
+        "| lzw | 50 ms | tiffzarr | 400 | 2.5 KB | 0.1 | 5 | 0 | 4 bn | 400 M | $160.00 | 5,556 |"
+    )
+
+
+def test_benchmark_modules_doctests() -> None:
+    import doctest
+
+    from benchmarks import _bounds, _checks, _costs, _report
+
+    for module in (_bounds, _checks, _costs, _report, floors):
+        assert doctest.testmod(module).failed == 0, module.__name__
 
 
 def test_a_partial_run_keeps_the_sections_of_earlier_runs() -> None:
