@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -115,16 +116,11 @@ class FloorRun:
     rep: int
 
 
-@dataclasses.dataclass(slots=True)
-class FloorSample:
-    """One floor measurement, as taken (``status`` ``ok``, ``n/a`` or ``error``)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class FloorSample(FloorRun):
+    """One floor measurement of a :class:`FloorRun`, as taken (``status`` ``ok``,
+    ``n/a`` or ``error``)."""
 
-    dataset: str
-    scope: str
-    part: str
-    latency: int | None
-    threads: int
-    rep: int
     status: str
     seconds: float | None = None
     requests: int | None = None
@@ -406,29 +402,30 @@ class FloorMeter:
     def measure(self, run: FloorRun, *, server: Any) -> FloorSample:
         """Take one measurement in a fresh child process."""
         ds = self.by_name[run.dataset]
-        out = FloorSample(run.dataset, run.scope, run.part, run.latency, run.threads, run.rep, "ok")
+        taken = functools.partial(FloorSample, *dataclasses.astuple(run))
         spec: dict[str, Any] = {"part": run.part, "root": str(self.data_dir)}
+        counts: dict[str, int | None]
         if run.part == "get":
             spec["url"] = server.url_for(ds.files[0] if ds.files else ds.path)
-            out.requests, out.bytes = 1, OPEN_BYTES
+            counts = {"requests": 1, "bytes": OPEN_BYTES}
         else:
             try:
                 layout = self.layout(ds.name, run.scope, local=run.part == "cache")
             except Unhandled as exc:
-                return dataclasses.replace(out, status="n/a", detail=str(exc))
+                return taken(status="n/a", detail=str(exc))
             ranges = [list(r) for r in layout.ranges]
             spec.update(base=server.url, ranges=ranges, dataset=ds.name, quick=self.quick)
             spec.update(scope=run.scope, threads=run.threads)
-            out.segments, out.bytes = len(layout.segments), layout.nbytes
-            out.requests = len(ranges) if run.part == "transfer" else None
+            counts = {"segments": len(layout.segments), "bytes": layout.nbytes}
+            counts["requests"] = len(ranges) if run.part == "transfer" else None
         if run.latency is not None:
             server.latency = run.latency / 1000
         try:
-            out.seconds = self._spawn(spec)
+            seconds = self._spawn(spec)
         except (subprocess.SubprocessError, ValueError) as exc:
             tail = getattr(exc, "stderr", "") or str(exc)
-            return dataclasses.replace(out, status="error", detail=tail[-400:].strip())
-        return out
+            return taken(status="error", detail=tail[-400:].strip(), **counts)
+        return taken(status="ok", seconds=seconds, **counts)
 
     def _spawn(self, spec: dict[str, Any]) -> float:
         done = subprocess.run(
