@@ -15,7 +15,14 @@ from benchmarks._checks import checks_section
 from benchmarks._contenders import CONTENDERS
 from benchmarks._costs import chunks_of, cost_section
 from benchmarks._data import DATA_DIR, datasets, ensure_all
-from benchmarks._report import keep_sections, machine, render, source_digest, summarise
+from benchmarks._report import (
+    keep_sections,
+    long_section,
+    machine,
+    render,
+    source_digest,
+    summarise,
+)
 from benchmarks._runner import plan, run_all
 from benchmarks.floors import FloorMeter
 
@@ -176,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     read = sorted({d for d, phase, latency in summary if phase == "read" and latency is not None})
     sections = checks_section(summary, bounds) if samples else []
     sections += cost_section(summary, chosen, sizes=sizes, chunks=chunks_of(meter, read))
+    sections += long_section()
     text = render(
         summary,
         chosen=chosen,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import itertools
 import os
 import platform
 import statistics
@@ -27,6 +28,7 @@ from benchmarks._slides import SLIDE_DATASETS
 __all__ = [
     "Cell",
     "keep_sections",
+    "long_section",
     "machine",
     "phase_table",
     "ratio",
@@ -56,6 +58,10 @@ SERIES_DATASETS = ("ome", "imagej", "omeset")
 cells are reported there, as ratios to tifffile, instead of in the general tables."""
 SERIES_TITLE = "Bioimaging series (issue #11): OME pyramid, ImageJ hyperstack, OME file set"
 SLIDE_TITLE = "Whole-slide and COG windows, issue #12"
+LONG_TITLE = "Scale past one machine (issue #16): references of 10,000 COGs, a distributed write"
+LONG_RUNS = (("RESULTS-refs.md", "# "), ("RESULTS-write.md", "## Distributed write"))
+"""The long runs' reports (``--many-refs``, ``--distributed-write``) and the heading in each
+whose command and first table :func:`long_section` copies."""
 PACKAGES = (
     "tiffzarr",
     "zarr",
@@ -425,6 +431,33 @@ def _section(title: str, intro: str, tables: list[tuple[str, str]]) -> list[str]
         if table:
             parts += [f"### {heading}", "", table, ""]
     return parts
+
+
+def _command_and_table(text: str, heading: str) -> list[str]:
+    """The ``Command:`` line and the first table after the first line starting with
+    ``heading``; nothing when the heading is absent."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(heading)), None)
+    if start is None:
+        return []
+    rest = lines[start + 1 :]
+    command = [line for line in rest if line.startswith("Command:")][:1]
+    first = next((i for i, line in enumerate(rest) if line.startswith("|")), len(rest))
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), rest[first:]))
+    return [*command, "", *table] if table else []
+
+
+def long_section(folder: Path = REPO / "benchmarks") -> list[str]:
+    """The long runs' figures, copied from the reports they write into ``folder`` (each
+    run takes minutes to hours, so ``python -m benchmarks`` reports the latest ones
+    instead of repeating them)."""
+    parts: list[str] = []
+    for name, heading in LONG_RUNS:
+        path = folder / name
+        found = _command_and_table(path.read_text(), heading) if path.exists() else []
+        if found:
+            parts += [f"From [`{name}`]({name}), which has the whole run:", "", *found, ""]
+    return [f"## {LONG_TITLE}", "", *parts] if parts else []
 
 
 def series_section(

@@ -36,6 +36,7 @@ from benchmarks._contenders import (  # noqa: E402
 from benchmarks._costs import Chunks, cost_section  # noqa: E402
 from benchmarks._data import datasets, ensure_all  # noqa: E402
 from benchmarks._report import (  # noqa: E402
+    long_section,
     phase_table,
     ratio,
     render,
@@ -425,6 +426,40 @@ def test_series_section_ratios_to_tifffile() -> None:
     assert "0.200 s 0.50x" in table and "0.400 s 1.00x" in table and "0.100 s 0.25x" in table
     general = phase_table(summary, "open", [QUICK["zstd"]])
     assert "imagej" not in general and "| zstd | local |" in general
+
+
+def test_long_section_copies_each_long_runs_command_and_table(tmp_path: Path) -> None:
+    """RESULTS.md carries the long runs' figures from the reports they write: the command
+    and the first table under the named heading, and nothing for a run never made."""
+    table = ["| wall s | files |", "|---:|---:|", "| 18.5 | 10000 |"]
+    (tmp_path / "RESULTS-write.md").write_text(
+        "\n".join(
+            [
+                "# Writer benchmark",
+                "Command: `bench_write`",
+                "",
+                "| not | this |",
+                "## Distributed write",
+                "",
+                "Command: `bench_distributed 21.5`",
+                "",
+                "Some words.",
+                "",
+                *table,
+                "",
+                "| a later | table |",
+            ]
+        )
+    )
+    section = long_section(tmp_path)
+    assert section[0].startswith("## Scale past one machine")
+    assert (
+        "Command: `bench_distributed 21.5`" in section and "Command: `bench_write`" not in section
+    )
+    start = section.index(table[0])
+    assert section[start : start + 4] == [*table, ""]
+    assert not any("RESULTS-refs.md" in line for line in section)
+    assert long_section(tmp_path / "none") == []
 
 
 def test_slide_section_ratios_include_the_slide_readers() -> None:
